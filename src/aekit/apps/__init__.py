@@ -1,0 +1,1 @@
+"""What codes are for: commands built on trained models (demo, pretraining, ...)."""

@@ -1,0 +1,282 @@
+"""The ``aekit`` command. Every user mistake prints one line ``aekit: error: ...`` and exits 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from aekit.errors import AekitError
+
+
+def _add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--data", required=required, help="dataset name (see `aekit datasets`) or a path "
+                   "(.npy/.npz/.csv, or a folder/tar of images with one subfolder per class)")
+    p.add_argument("--data-dir", default=None, help="where named datasets live (default: $AEKIT_DATA, "
+                   "else ~/.cache/aekit)")
+    p.add_argument("--limit", type=int, default=None, help="use a seeded random N examples of each split")
+    p.add_argument("--scale", default=None, help="01 (default: pixels to [0,1]) | pm1 ([-1,1]) | raw (as stored)")
+    p.add_argument("--pad-to", dest="pad_to", type=int, default=None, help="pad images to this size (28 -> 32)")
+
+
+SOURCE_KEYS = ("data", "data_dir", "limit", "scale", "pad_to")
+
+
+def _load(args, split: str):
+    from aekit import data
+
+    options = {"pad": args.pad_to} if args.pad_to else {}
+    return data.load(args.data, split=split, data_dir=args.data_dir, limit=args.limit, scale=args.scale or "01",
+                     **options)
+
+
+def _source(args) -> dict:
+    """How the data was loaded, saved with a run so evaluate/embed/--resume can load it again."""
+    return {key: getattr(args, key, None) for key in SOURCE_KEYS}
+
+
+def _apply_saved_source(args, run_config: dict) -> None:
+    """Fill data flags the user left out from what the run recorded."""
+    source = run_config.get("data", {}).get("source") or {}
+    if args.data is None and not source.get("data"):
+        raise AekitError(f"the run does not record its data: pass --data NAME")
+    if args.data is None:
+        for key in SOURCE_KEYS:
+            if getattr(args, key, None) is None:
+                setattr(args, key, source.get(key))
+
+
+# ---- commands --------------------------------------------------------------------------------------
+def cmd_models(args) -> int:
+    from aekit.registry import MODELS, model_names
+
+    for name in model_names():
+        doc = (MODELS[name].__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        print(f"{name:14s} {' '.join(doc.split())}")
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from aekit import data
+
+    for name, description in data.dataset_names().items():
+        print(f"{name:14s} {description}")
+    return 0
+
+
+def cmd_download(args) -> int:
+    from aekit import data
+
+    for path in data.download(args.name, data_dir=args.data_dir, base_url=args.base_url):
+        print(path)
+    return 0
+
+
+def _settings(args) -> dict:
+    from aekit.settings import parse_assignments, read_config_file
+
+    settings = read_config_file(args.config) if args.config else {}
+    for flag, key in (("latent_dim", "latent_dim"), ("epochs", "epochs"), ("batch_size", "batch_size"),
+                      ("lr", "lr"), ("devices", "devices"), ("strategy", "strategy"),
+                      ("precision", "precision"), ("seed", "seed")):
+        if getattr(args, flag, None) is not None:
+            settings[key] = getattr(args, flag)
+    settings.update(parse_assignments(args.set or []))
+    if getattr(args, "quiet", False):
+        settings["progress"] = False
+    return settings
+
+
+def cmd_train(args) -> int:
+    from aekit import io
+    from aekit.runs import train
+
+    settings = _settings(args)
+    model = args.model
+    if args.resume:
+        saved = io.read_json(Path(args.out) / io.CONFIG)
+        model = model or saved["model"]
+        _apply_saved_source(args, saved)
+        settings = {**saved["hparams"], **{k: v for k, v in saved["train"].items()}, **settings}
+        settings.pop("input_shape", None)
+    if not model:
+        raise AekitError("name a model to train (see `aekit models`), or pass --resume with --out DIR")
+    if not args.data:
+        raise AekitError("pass --data NAME or a path (see `aekit datasets`)")
+    train_data, test_data = _load(args, "train"), _load(args, "test")
+    run = train(model, train_data, test=test_data, out=args.out, resume=args.resume,
+                data_source=_source(args), **settings)
+    if run.path is not None or not args.out:
+        _print_metrics(run.metrics, args.json)
+        if args.out:
+            print(f"run saved to {args.out}", file=sys.stderr)
+    return 0
+
+
+def _print_metrics(metrics: dict, as_json: bool) -> None:
+    flat = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    if as_json:
+        print(json.dumps(flat))
+    else:
+        for k, v in flat.items():
+            print(f"{k:18s} {v:.5g}" if isinstance(v, float) else f"{k:18s} {v}")
+
+
+def cmd_evaluate(args) -> int:
+    from aekit import io
+    from aekit.evaluate import evaluate_model
+
+    run = io.load_run(args.run)
+    _apply_saved_source(args, run.config)
+    test = _load(args, "test")
+    train = _load(args, "train") if test.y is not None else None
+    metrics = evaluate_model(run.model, test, train=train)
+    _print_metrics(metrics, args.json)
+    return 0
+
+
+def cmd_embed(args) -> int:
+    import numpy as np
+
+    from aekit import inference, io
+
+    run = io.load_run(args.run)
+    _apply_saved_source(args, run.config)
+    ds = _load(args, args.split)
+    z = inference.encode(run.model, ds.x).numpy()
+    out = Path(args.out)
+    payload = {"z": z} if ds.y is None else {"z": z, "y": ds.y.numpy()}
+    io.atomic_write(out, lambda tmp: np.savez(open(tmp, "wb"), **payload))
+    print(f"{z.shape[0]} codes of shape {z.shape[1:]} written to {out}")
+    return 0
+
+
+def cmd_reconstruct(args) -> int:
+    import numpy as np
+
+    from aekit import inference, io
+    from aekit.eval import save_reconstructions
+
+    run = io.load_run(args.run)
+    _apply_saved_source(args, run.config)
+    ds = _load(args, args.split)
+    x = ds.x[: args.n] if str(args.out).endswith(".png") else ds.x
+    x_hat = inference.reconstruct(run.model, x)
+    out = Path(args.out)
+    if out.suffix == ".png":
+        lo = -1.0 if float(x.min()) < 0 else 0.0
+        save_reconstructions(x, x_hat, out, value_range=(lo, 1.0))
+    elif out.suffix == ".npy":
+        io.atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), x_hat.numpy()))
+    else:
+        raise AekitError(f"--out must end in .png (a picture) or .npy (an array), got {out.name}")
+    print(f"reconstructions written to {out}")
+    return 0
+
+
+def cmd_pretrain(args) -> int:
+    from aekit.apps.pretrain import pretrain_and_finetune
+
+    settings = _settings(args)
+    train_data, test_data = _load(args, "train"), _load(args, "test")
+    run = pretrain_and_finetune(train_data, test_data, widths=args.widths, layer_epochs=args.layer_epochs,
+                                out=args.out, data_source=_source(args), noise=args.noise,
+                                noise_level=args.noise_level, **settings)
+    _print_metrics(run.metrics, args.json)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from aekit.apps.demo import run_demo
+
+    run_demo(out=args.out, quick=args.quick)
+    return 0
+
+
+# ---- parser ------------------------------------------------------------------------------------------
+def _train_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--latent-dim", dest="latent_dim", type=int, default=None, help="code size")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--devices", type=int, default=None, help="processes/GPUs (with --strategy ddp)")
+    p.add_argument("--strategy", default=None, help="auto | ddp")
+    p.add_argument("--precision", default=None, help="32-true | bf16-mixed")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any model or training setting, e.g. --set hidden=[1000,500,250] --set schedule=cosine")
+    p.add_argument("--config", help="YAML/JSON file of settings (flat, or with model: and train: sections)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="aekit", description="The autoencoder family: train, evaluate, use.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("models", help="list the registered models").set_defaults(func=cmd_models)
+    sub.add_parser("datasets", help="list the named datasets").set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("download", help="fetch a named dataset's standard files and check their sha256")
+    p.add_argument("name")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--base-url", default=None, help="a mirror to fetch from instead of the canonical location")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("train", help="train a model into a run directory")
+    p.add_argument("model", nargs="?", help="model name (see `aekit models`); optional with --resume")
+    _add_data_args(p)
+    p.add_argument("--out", required=True, help="run directory to create (or to continue with --resume)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    _train_flags(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="reconstruction, probe and clustering numbers of a run")
+    p.add_argument("run")
+    _add_data_args(p)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_evaluate)
+
+    for name, func, what in (("embed", cmd_embed, "write the codes of a dataset to an .npz (z, y)"),
+                             ("reconstruct", cmd_reconstruct, "reconstruct a dataset to a .png or .npy")):
+        p = sub.add_parser(name, help=what)
+        p.add_argument("run")
+        _add_data_args(p)
+        p.add_argument("--split", default="test", choices=("train", "test"))
+        p.add_argument("--out", required=True)
+        if name == "reconstruct":
+            p.add_argument("--n", type=int, default=16, help="how many pairs to draw in a .png")
+        p.set_defaults(func=func)
+
+    p = sub.add_parser("pretrain", help="greedy layer-wise pretraining, then end-to-end fine-tuning")
+    _add_data_args(p, required=True)
+    p.add_argument("--widths", required=True, help="layer widths after the input, e.g. 1000,500,250,30")
+    p.add_argument("--layer-epochs", dest="layer_epochs", type=int, default=5, help="epochs per layer")
+    p.add_argument("--noise", default=None, help="pretrain denoising layers: masking | gaussian | salt_and_pepper")
+    p.add_argument("--noise-level", dest="noise_level", type=float, default=0.3)
+    p.add_argument("--out", default=None, help="run directory for the fine-tuned deep AE")
+    _train_flags(p)
+    p.set_defaults(func=cmd_pretrain)
+
+    p = sub.add_parser("demo", help="PCA vs autoencoders on built-in data, in about two minutes")
+    p.add_argument("--out", default="demo_out", help="where pictures and runs go")
+    p.add_argument("--quick", action="store_true", help="fewer epochs (for tests)")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except AekitError as e:
+        print(f"aekit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("aekit: interrupted; a run keeps its last checkpoint: continue it with `aekit train --resume --out DIR`",
+              file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

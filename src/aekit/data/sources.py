@@ -1,0 +1,185 @@
+"""Generic sources: a user's own ``.npy`` / ``.npz`` / ``.csv`` file, or a folder or tar of class folders.
+
+Conventions, so that a file loads without options in the common cases:
+
+* arrays are examples along the first axis; ``(N, H, W)`` is read as gray images ``(N, 1, H, W)`` and
+  ``(N, H, W, C)`` with C in 1/3/4 as channels-last images (transposed to ``(N, C, H, W)``);
+* ``.npz``: ``x_train``/``y_train`` and ``x_test``/``y_test`` pick the split (the Keras layout); otherwise
+  ``x`` or ``X`` (else the first array) with optional labels ``y``/``Y``/``labels``, the same for both splits;
+* ``.csv``: numbers only, an optional header row, an optional label column (``label_column`` = name or index);
+* labels are class indices 0..K-1;
+* the value range is inferred: uint8 (or whole numbers within 0..255) are 8-bit pixels, values within
+  [0, 1] stay; anything else can only be loaded with scale "raw", because silently min-max scaling a user's
+  data would change what their numbers mean.
+
+A file without splits gives the same data for "train" and "test".
+"""
+
+from __future__ import annotations
+
+import os
+import tarfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from aekit.data.dataset import RawData, check_finite
+from aekit.data.images import read_image_tree
+from aekit.errors import AekitError
+
+ARRAY_SUFFIXES = (".npy", ".npz", ".csv", ".tsv")
+TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+
+
+def read_source(
+    path: str | os.PathLike[str], split: str = "train", label_column: int | str | None = None, cache: bool = True
+) -> RawData:
+    """Read any supported file or folder at ``path`` into :class:`RawData` for ``split``."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise AekitError(f"{path} does not exist; pass an existing .npy/.npz/.csv file, image folder or tar")
+    name = path.name.lower()
+    if label_column is not None and not name.endswith((".csv", ".tsv")):
+        raise AekitError(f"label_column applies to CSV files only, but {path} is not a .csv; drop that option")
+    if path.is_dir() or name.endswith(TAR_SUFFIXES) or (path.is_file() and not name.endswith(ARRAY_SUFFIXES) and tarfile.is_tarfile(path)):
+        return read_images(path, split, cache)
+    if name.endswith(".npy"):
+        return _finish(path, _load_npy(path), None, split="all")
+    if name.endswith(".npz"):
+        return _read_npz(path, split)
+    if name.endswith((".csv", ".tsv")):
+        x, y = read_csv(path, label_column)
+        return _finish(path, x, y, split="all")
+    raise AekitError(
+        f"cannot tell how to read {path}; use a .npy, .npz or .csv file, an image folder or a tar of images"
+    )
+
+
+def read_images(path: Path, split: str, cache: bool = True) -> RawData:
+    """An image folder or tar (see :mod:`aekit.data.images`) as 8-bit pixels."""
+    tree = read_image_tree(path, cache=cache)
+    x, y = tree.select(split, str(path))
+    return RawData(x, y, tree.classes or None, 0.0, 255.0, str(path), split if tree.has_splits else "all")
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)  # never pickle: an .npy of objects could run code
+    except ValueError as e:
+        raise AekitError(f"{path} holds Python objects, not numbers ({e}); save a numeric array instead") from None
+    except OSError as e:
+        raise AekitError(f"cannot read {path} as a .npy file ({e}); check the file") from None
+
+
+def _read_npz(path: Path, split: str) -> RawData:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = list(z.files)
+            if not keys:
+                raise AekitError(f"{path} contains no arrays; save at least an array named x")
+            if any(k in keys for k in ("x_train", "x_test")):
+                if f"x_{split}" not in keys:
+                    have = [k[2:] for k in keys if k.startswith("x_")]
+                    raise AekitError(f"{path} has no x_{split} array (splits found: {', '.join(have)}); pick one of those")
+                x = z[f"x_{split}"]
+                y = z[f"y_{split}"] if f"y_{split}" in keys else None
+                return _finish(path, x, y, split=split)
+            xkey = next((k for k in ("x", "X") if k in keys), keys[0])
+            ykey = next((k for k in ("y", "Y", "labels") if k in keys and k != xkey), None)
+            return _finish(path, z[xkey], z[ykey] if ykey else None, split="all")
+    except AekitError:
+        raise
+    except ValueError as e:
+        raise AekitError(f"{path} holds Python objects, not numbers ({e}); save numeric arrays instead") from None
+    except (OSError, EOFError) as e:
+        raise AekitError(f"cannot read {path} as a .npz file ({e}); check the file") from None
+
+
+def read_csv(path: str | os.PathLike[str], label_column: int | str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """A numeric CSV (optional header) -> features (N, D) float64 and the label column (N,) or None."""
+    path = Path(path)
+    with open(path, encoding="utf-8", errors="replace") as f:
+        first = f.readline().strip()
+    if not first:
+        raise AekitError(f"{path} is empty; a CSV needs at least one row of numbers")
+    delimiter = next((d for d in (",", "\t", ";") if d in first), None)
+    cells = [c.strip().strip('"') for c in (first.split(delimiter) if delimiter else first.split())]
+    header = not all(_is_number(c) for c in cells)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below instead
+            table = np.loadtxt(path, delimiter=delimiter, skiprows=int(header), ndmin=2, dtype=np.float64)
+    except ValueError as e:
+        raise AekitError(f"{path} has a value that is not a number ({e}); CSV data must be numeric") from None
+    if table.shape[0] == 0:
+        raise AekitError(f"dataset {path.name} is empty: {path} has a header but no rows of data")
+    if label_column is None:
+        return table, None
+    if isinstance(label_column, str) and not label_column.lstrip("-").isdigit():
+        if not header or label_column not in cells:
+            have = ", ".join(cells) if header else "none (no header row)"
+            raise AekitError(f"{path} has no column named {label_column!r}; columns: {have}")
+        col = cells.index(label_column)
+    else:
+        col = int(label_column)
+        if not -table.shape[1] <= col < table.shape[1]:
+            raise AekitError(f"label_column {col} is out of range: {path} has {table.shape[1]} columns")
+        col %= table.shape[1]
+    y = table[:, col]
+    check_finite(y, f"label column of {path}")
+    return np.delete(table, col, axis=1), y
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _finish(path: Path, x: np.ndarray, y: np.ndarray | None, split: str) -> RawData:
+    """Shape conventions, finiteness, labels and value range for array sources."""
+    if x.dtype.kind not in "biuf":
+        raise AekitError(f"{path} holds {x.dtype} data; it must be numeric")
+    if x.ndim == 0 or x.shape[0] == 0 or x.size == 0:
+        raise AekitError(f"dataset {path.name} is empty: {path} has an array of shape {x.shape}; it needs at least one example")
+    check_finite(x, f"dataset {path.name}")
+    x = as_items(x)
+    labels = None
+    if y is not None:
+        y = np.asarray(y).reshape(-1)
+        if y.dtype.kind not in "biuf":
+            raise AekitError(f"{path} has labels of dtype {y.dtype}; labels must be class indices 0..K-1")
+        check_finite(y, f"labels of {path}")
+        if len(y) != len(x):
+            raise AekitError(f"{path} has {len(x)} examples but {len(y)} labels; give one label per example")
+        if np.any(y != np.round(y)) or (len(y) and y.min() < 0):
+            raise AekitError(f"{path} has labels that are not class indices 0..K-1 (min {y.min()}); re-encode them")
+        labels = y.astype(np.int64)
+    low, high = infer_range(x)
+    return RawData(x, labels, None, low, high, str(path), split)
+
+
+def as_items(x: np.ndarray) -> np.ndarray:
+    """Apply the shape conventions: (N,) -> (N, 1); (N, H, W) -> (N, 1, H, W); (N, H, W, C) -> (N, C, H, W)."""
+    if x.ndim == 1:
+        return x[:, None]
+    if x.ndim == 3:
+        return x[:, None]
+    if x.ndim == 4 and x.shape[-1] in (1, 3, 4) and x.shape[1] not in (1, 3, 4):
+        return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+    return x
+
+
+def infer_range(x: np.ndarray) -> tuple[float | None, float | None]:
+    """(0, 255) for 8-bit pixels, (0, 1) for values within [0, 1], (None, None) for anything else."""
+    if x.dtype == np.uint8:
+        return 0.0, 255.0
+    lo, hi = float(x.min()), float(x.max())
+    if lo >= 0.0 and hi <= 1.0:
+        return 0.0, 1.0
+    if lo >= 0.0 and hi <= 255.0 and (x.dtype.kind in "iu" or bool(np.all(x == np.round(x)))):
+        return 0.0, 255.0
+    return None, None

@@ -1,0 +1,148 @@
+"""Files a user keeps: atomic writes, tensors in safetensors, everything else in JSON. Never pickle.
+
+A run directory holds ``config.json`` (model name, hyperparameters, training settings, data description,
+versions), ``model.safetensors``, ``metrics.json``, ``log.csv``, ``checkpoint.safetensors`` (to resume)
+and pictures. ``load(path)`` rebuilds the model from the first two.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from aekit.errors import AekitError
+
+CONFIG, WEIGHTS, METRICS, CHECKPOINT, LOG = (
+    "config.json", "model.safetensors", "metrics.json", "checkpoint.safetensors", "log.csv",
+)
+
+
+def atomic_write(path: str | Path, write) -> None:
+    """Call ``write(tmp_path)`` then rename onto ``path``: readers see the old file or the new, never half."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, torch.Tensor):
+        return o.tolist()
+    if hasattr(o, "item"):  # numpy scalars
+        return o.item()
+    if isinstance(o, (tuple, set)):
+        return list(o)
+    if isinstance(o, Path):
+        return str(o)
+    raise TypeError(f"cannot write {type(o).__name__} to JSON")
+
+
+def read_json(path: str | Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise AekitError(f"{path} does not exist: is this an aekit run directory?") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise AekitError(f"{path} is not valid JSON ({e}): the file is damaged; retrain or restore it") from None
+
+
+def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
+    tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+
+
+def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path))
+    except FileNotFoundError:
+        raise AekitError(f"{path} does not exist: the run did not finish; resume it with `aekit train --resume`") from None
+    except (SafetensorError, OSError, ValueError) as e:
+        raise AekitError(f"{path} is not a readable safetensors file ({e}): it is damaged; retrain or restore it") from None
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise AekitError(f"{path} is not a readable safetensors file ({e}): it is damaged; retrain or restore it") from None
+
+
+def versions() -> dict[str, str]:
+    import aekit
+
+    return {"aekit": aekit.__version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+# ---- the model of a run --------------------------------------------------------------------------
+def save_model(run_dir: str | Path, model) -> None:
+    save_tensors(Path(run_dir) / WEIGHTS, model.state_dict())
+
+
+def load_state(model, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load weights strictly; any mismatch means the file is not this model's."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        detail = "; ".join(
+            f"{what}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+            for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
+            if keys
+        )
+        raise AekitError(f"{source} does not match the model in config.json ({detail}): "
+                         f"it belongs to another run or is damaged; retrain or restore it")
+    model.load_state_dict(state)
+
+
+@dataclass
+class Run:
+    """A trained model with what it was trained with and what it measured."""
+
+    model: Any
+    config: dict
+    metrics: dict = field(default_factory=dict)
+    path: Path | None = None
+
+
+def load_run(path: str | Path) -> Run:
+    from aekit.registry import build
+
+    path = Path(path)
+    if not path.is_dir():
+        raise AekitError(f"run directory {path} does not exist: pass the --out directory of `aekit train`")
+    config = read_json(path / CONFIG)
+    if not isinstance(config, dict) or "model" not in config or "hparams" not in config:
+        raise AekitError(f"{path / CONFIG} lacks 'model' or 'hparams': it is not an aekit run config")
+    model = build(config["model"], **config["hparams"])
+    load_state(model, load_tensors(path / WEIGHTS), str(path / WEIGHTS))
+    model.eval()
+    metrics = read_json(path / METRICS) if (path / METRICS).exists() else {}
+    return Run(model=model, config=config, metrics=metrics, path=path)
+
+
+def load(path: str | Path):
+    """Rebuild the model saved in a run directory (safetensors + JSON: no code from the file runs)."""
+    return load_run(path).model

@@ -1,0 +1,175 @@
+"""Deep MLP autoencoders and the regularised variants the lectures describe.
+
+A variant is the deep AE with one hook overridden, not a copy:
+``_corrupt`` (denoising), ``_perturb_code`` (dropout), ``_penalties`` (sparse, contractive).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from aekit import losses as L
+from aekit.errors import AekitError
+from aekit.models.base import AutoEncoder, Output
+from aekit.nn.mlp import MLP, TiedMLP, make_activation
+from aekit.registry import register
+
+
+@register("ae")
+class DeepAutoEncoder(AutoEncoder):
+    """Deep fully connected autoencoder (Hinton & Salakhutdinov, "Reducing the Dimensionality of Data
+    with Neural Networks", Science 2006).
+
+    ``hidden`` are the encoder widths before the code (the decoder mirrors them); ``tied=True`` makes
+    the decoder use the transposed encoder weights. ``loss`` is ``bce`` for inputs in [0, 1] (the
+    decoder then ends in a sigmoid) or ``sse``/``mse`` for real-valued inputs (linear output).
+    With ``hidden=()``, ``activation`` irrelevant and ``loss="sse"`` it is a linear AE, which reaches PCA.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int] | int = 784,
+        latent_dim: int = 30,
+        hidden: Sequence[int] = (1000, 500, 250),
+        activation: str = "relu",
+        norm: str | None = None,
+        tied: bool = False,
+        loss: str = "bce",
+        output: str | None = None,
+        code_activation: str | None = None,
+    ):
+        super().__init__()
+        self._set_input_shape(input_shape)
+        if int(latent_dim) <= 0:
+            raise AekitError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+        if loss not in L.RECONSTRUCTION_LOSSES:
+            raise AekitError(f"unknown loss {loss!r}: choose one of {', '.join(L.RECONSTRUCTION_LOSSES)}")
+        self.loss = loss
+        output = output or ("sigmoid" if loss == "bce" else "identity")
+        if loss == "bce" and output != "sigmoid":
+            raise AekitError("loss 'bce' needs output 'sigmoid' (targets in [0,1]); use loss 'sse' for other outputs")
+        widths = [self.input_dim, *[int(h) for h in hidden], int(latent_dim)]
+        self.encoder = MLP(widths, act=activation, norm_name=norm, last_act=code_activation)
+        if tied:
+            self.decoder = TiedMLP(self.encoder, act=activation, norm_name=norm)
+        else:
+            self.decoder = MLP(widths[::-1], act=activation, norm_name=norm)
+        self.output_act = make_activation(output)
+
+    # ---- hooks the variants override --------------------------------------------------------
+    def _corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def _perturb_code(self, z: torch.Tensor) -> torch.Tensor:
+        return z
+
+    def _penalties(self, x_in: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {}
+
+    # ---- the contract -------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x.reshape(x.shape[0], -1))  # (B, D) -> (B, K)
+
+    def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
+        return self.decoder(z)  # (B, D): logits for bce
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return self.output_act(self._decode_raw(z)).reshape(z.shape[0], *self.input_shape)
+
+    def forward(self, x: torch.Tensor) -> Output:
+        x_in = self._corrupt(x) if self.training else x
+        z = self.encode(x_in)
+        raw = self._decode_raw(self._perturb_code(z) if self.training else z)
+        out = self.output_act(raw)
+        recon = L.reconstruction(raw if self.loss == "bce" else out, x, self.loss)
+        losses = {"recon": recon, **self._penalties(x_in, z)}
+        return Output(out.reshape(x.shape), z, losses, {})
+
+
+@register("denoising")
+class DenoisingAutoEncoder(DeepAutoEncoder):
+    """Denoising autoencoder (Vincent et al., "Extracting and Composing Robust Features with Denoising
+    Autoencoders", ICML 2008): reconstruct the clean input from a corrupted one.
+
+    ``noise`` is ``masking`` (zero a fraction ``noise_level`` of the inputs), ``gaussian`` (std
+    ``noise_level``) or ``salt_and_pepper`` (a fraction set to 0 or 1).
+    """
+
+    def __init__(self, noise: str = "masking", noise_level: float = 0.3, **ae_options):
+        super().__init__(**ae_options)
+        from aekit.data.corrupt import corrupt  # data imports stay out of `import aekit.models`
+
+        corrupt(torch.zeros(1, 1), noise, noise_level)  # a bad name or level fails at build time
+        self.noise, self.noise_level = noise, float(noise_level)
+
+    def _corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        from aekit.data.corrupt import corrupt
+
+        return corrupt(x, self.noise, self.noise_level)
+
+
+@register("dropout")
+class DropoutAutoEncoder(DeepAutoEncoder):
+    """Autoencoder with dropout on the code while training: the "Dropout" baseline of Berthelot et al.,
+    "Understanding and Improving Interpolation in Autoencoders via an Adversarial Regularizer",
+    ICLR 2019 (dropout: Srivastava et al., JMLR 2014). ``input_p`` also drops input values.
+    """
+
+    def __init__(self, p: float = 0.5, input_p: float = 0.0, **ae_options):
+        super().__init__(**ae_options)
+        if not (0 <= p < 1 and 0 <= input_p < 1):
+            raise AekitError(f"dropout probabilities must lie in [0, 1), got p={p}, input_p={input_p}")
+        self.p, self.input_p = float(p), float(input_p)
+
+    def _corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        # Dropped inputs become 0 without rescaling: the decoder must still produce the clean input.
+        return x * (torch.rand_like(x) >= self.input_p) if self.input_p else x
+
+    def _perturb_code(self, z: torch.Tensor) -> torch.Tensor:
+        return F.dropout(z, self.p, training=True)
+
+
+@register("sparse")
+class SparseAutoEncoder(DeepAutoEncoder):
+    """Sparse autoencoder: a penalty keeps few code units active (Ng, "Sparse autoencoder", CS294A
+    notes, 2011, for the KL target; Lee et al., NIPS 2008 for L1). Works with overcomplete codes (e.g.
+    ``latent_dim=1000`` from 784 inputs), where an unpenalised AE could learn to copy its input.
+
+    ``penalty="kl"`` pulls each unit's mean activation towards ``target`` (sigmoid code);
+    ``penalty="l1"`` adds the L1 norm of the (ReLU) code. ``weight`` scales the penalty.
+    """
+
+    def __init__(self, penalty: str = "kl", target: float = 0.05, weight: float | None = None,
+                 hidden: Sequence[int] = (), code_activation: str | None = None, **ae_options):
+        if penalty not in ("kl", "l1"):
+            raise AekitError(f"unknown sparsity penalty {penalty!r}: choose kl or l1")
+        code_activation = code_activation or ("sigmoid" if penalty == "kl" else "relu")
+        super().__init__(hidden=hidden, code_activation=code_activation, **ae_options)
+        self.penalty, self.target = penalty, float(target)
+        self.weight = float(weight if weight is not None else (1.0 if penalty == "kl" else 1e-2))
+
+    def _penalties(self, x_in: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        term = L.sparsity_kl(z, self.target) if self.penalty == "kl" else L.sparsity_l1(z)
+        return {"sparsity": self.weight * term}
+
+
+@register("contractive")
+class ContractiveAutoEncoder(DeepAutoEncoder):
+    """Contractive autoencoder (Rifai et al., "Contractive Auto-Encoders: Explicit Invariance During
+    Feature Extraction", ICML 2011): penalises the squared Frobenius norm of the encoder's Jacobian, so
+    the code moves little when the input moves off the data manifold. Default: one sigmoid layer, as in
+    the paper; deeper encoders work too (the Jacobian is exact, one product per code unit).
+    """
+
+    def __init__(self, weight: float = 0.1, hidden: Sequence[int] = (),
+                 code_activation: str | None = "sigmoid", **ae_options):
+        if ae_options.get("norm") == "batch":
+            raise AekitError("contractive AE cannot use norm 'batch' (the per-example Jacobian needs "
+                             "independent examples): use norm 'layer' or none")
+        super().__init__(hidden=hidden, code_activation=code_activation, **ae_options)
+        self.weight = float(weight)
+
+    def _penalties(self, x_in: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"contractive": self.weight * L.contractive(self.encoder, x_in)}

@@ -1,0 +1,142 @@
+"""The contract every aekit model follows (see DESIGN.md, "The model contract").
+
+- ``encode(x) -> z`` and ``decode(z) -> x_hat`` are cheap and compute no loss.
+- ``forward(x) -> Output(x_hat, z, losses, extras)``; loss values are already weighted.
+- Several players declare ``phases``; the one training loop steps, for each phase, the parameters of
+  ``phase_parameters(phase)`` on the sum of ``phase_losses(x, phase)``.
+- Models fitted in closed form (PCA) set ``closed_form = True`` and implement ``fit_closed_form``.
+- Constructor keyword arguments are recorded in ``self.hparams`` so that ``build(name, **hparams)``
+  rebuilds the model from a saved run.
+"""
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from typing import Any, ClassVar, Iterable, NamedTuple
+
+import torch
+from torch import nn
+
+from aekit.errors import AekitError
+
+
+class Output(NamedTuple):
+    x_hat: torch.Tensor  # reconstruction, same shape as the input
+    z: torch.Tensor  # the code used for the reconstruction
+    losses: dict[str, torch.Tensor]  # weighted loss terms; the training loss is their sum
+    extras: dict[str, Any]  # anything else a model wants to report (indices, logits, ...)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise AekitError(
+        f"hyperparameter value {value!r} cannot be saved with the run: use numbers, strings, lists or None"
+    )
+
+
+def constructor_parameters(cls: type) -> dict[str, inspect.Parameter]:
+    """A model's keyword arguments: its own, then (through ``**kwargs``) its parents' not overridden.
+
+    Variants declare only what they add (``def __init__(self, noise=..., **ae_options)``); this walks
+    up the class chain so ``build``, ``--set`` and the saved hyperparameters see the full list.
+    """
+    params: dict[str, inspect.Parameter] = {}
+    for klass in cls.__mro__:
+        if klass is AutoEncoder or not issubclass(klass, AutoEncoder):
+            break
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        follow = False
+        for name, p in list(inspect.signature(getattr(init, "__wrapped__", init)).parameters.items())[1:]:
+            if p.kind is inspect.Parameter.VAR_KEYWORD:
+                follow = True
+            elif p.kind is not inspect.Parameter.VAR_POSITIONAL:
+                params.setdefault(name, p)
+        if not follow:
+            break
+    return params
+
+
+class AutoEncoder(nn.Module):
+    """Base class: subclasses implement ``encode``, ``decode`` and ``forward``."""
+
+    name: ClassVar[str] = "?"
+    phases: ClassVar[tuple[str, ...]] = ("ae",)
+    closed_form: ClassVar[bool] = False
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" not in cls.__dict__:
+            return
+        init = cls.__dict__["__init__"]
+        sig = inspect.signature(init)
+
+        @functools.wraps(init)
+        def recording_init(self, *args, **kw):
+            # Only the outermost constructor records: a parent constructor reached through super()
+            # must not overwrite the subclass's fuller record.
+            if "hparams" not in self.__dict__:
+                bound = sig.bind(self, *args, **kw)
+                bound.apply_defaults()
+                values = dict(list(bound.arguments.items())[1:])
+                for name, p in sig.parameters.items():
+                    if p.kind is inspect.Parameter.VAR_KEYWORD:
+                        values.update(values.pop(name, {}))
+                for name, p in constructor_parameters(type(self)).items():
+                    values.setdefault(name, p.default)
+                self.__dict__["hparams"] = {k: _jsonable(v) for k, v in values.items()}
+            init(self, *args, **kw)
+
+        cls.__init__ = recording_init
+
+    # ---- shape handling shared by all models -------------------------------------------------
+    def _set_input_shape(self, input_shape) -> tuple[int, ...]:
+        shape = (int(input_shape),) if isinstance(input_shape, int) else tuple(int(s) for s in input_shape)
+        if not shape or any(s <= 0 for s in shape):
+            raise AekitError(f"input_shape must be positive sizes, got {input_shape!r}")
+        self.input_shape = shape
+        self.input_dim = math.prod(shape)
+        return shape
+
+    def check_input(self, x: torch.Tensor) -> None:
+        """Refuse data whose items do not have this model's input shape, with a fix in the message."""
+        item = tuple(x.shape[1:])
+        if item != self.input_shape and math.prod(item) != self.input_dim:
+            raise AekitError(
+                f"data items have shape {item} but model {self.name!r} was built for {self.input_shape}: "
+                f"train a new model on this data or pass data shaped like the training data"
+            )
+
+    # ---- the contract ---------------------------------------------------------------------------
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decode(self.encode(x))
+
+    def phase_parameters(self, phase: str) -> Iterable[nn.Parameter]:
+        """Parameters the optimiser of ``phase`` updates; single-player models use all of them."""
+        return self.parameters()
+
+    def phase_losses(self, x: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
+        """Loss terms minimised in ``phase``; the default is the ``forward`` losses."""
+        return self(x).losses
+
+    def fit_closed_form(self, x: torch.Tensor) -> None:
+        raise NotImplementedError(f"model {self.name!r} is trained by gradient descent")
+
+    @property
+    def latent_shape(self) -> tuple[int, ...]:
+        return (int(self.hparams.get("latent_dim")),)

@@ -1,0 +1,62 @@
+"""PCA as an autoencoder: the linear baseline with the same encode/decode interface as every AE."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+
+from aekit import losses as L
+from aekit.errors import AekitError
+from aekit.models.base import AutoEncoder, Output
+from aekit.registry import register
+
+
+@register("pca")
+class PCA(AutoEncoder):
+    """Principal component analysis fitted in closed form (Pearson 1901; Hotelling 1933).
+
+    ``encode`` projects centred inputs on the top ``latent_dim`` principal directions and ``decode``
+    maps back: the best rank-k linear reconstruction in squared error, which a linear AE can only match.
+    """
+
+    closed_form = True
+
+    def __init__(self, input_shape: Sequence[int] | int = 784, latent_dim: int = 30):
+        super().__init__()
+        self._set_input_shape(input_shape)
+        if int(latent_dim) <= 0 or int(latent_dim) > self.input_dim:
+            raise AekitError(f"pca latent_dim must lie in 1..{self.input_dim}, got {latent_dim!r}")
+        k = int(latent_dim)
+        self.register_buffer("mean", torch.zeros(self.input_dim))
+        self.register_buffer("components", torch.zeros(k, self.input_dim))  # (K, D), orthonormal rows
+        self.register_buffer("explained_variance", torch.zeros(k))
+
+    @torch.no_grad()
+    def fit_closed_form(self, x: torch.Tensor) -> None:
+        x = x.reshape(x.shape[0], -1).double()  # (N, D); float64 so small eigenvalues stay accurate
+        k = self.components.shape[0]
+        if x.shape[0] < 2:
+            raise AekitError("PCA needs at least 2 examples to estimate a covariance")
+        mean = x.mean(dim=0)
+        xc = x - mean
+        # Eigendecomposition of the D x D covariance: cheaper than an SVD of N x D when N >> D.
+        cov = xc.T @ xc / (x.shape[0] - 1)
+        evals, evecs = torch.linalg.eigh(cov)  # ascending
+        order = torch.argsort(evals, descending=True)[:k]
+        comps = evecs[:, order].T  # (K, D)
+        # Fix each component's sign (largest |entry| positive) so fits are reproducible across runs.
+        signs = torch.sign(comps.gather(1, comps.abs().argmax(dim=1, keepdim=True)))
+        self.mean.copy_(mean.float())
+        self.components.copy_((comps * signs).float())
+        self.explained_variance.copy_(evals[order].float())
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.reshape(x.shape[0], -1) - self.mean) @ self.components.T  # (B, K)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        return (z @ self.components + self.mean).reshape(z.shape[0], *self.input_shape)
+
+    def forward(self, x: torch.Tensor) -> Output:
+        z = self.encode(x)
+        x_hat = self.decode(z)
+        return Output(x_hat, z, {"recon": L.reconstruction(x_hat, x, "sse")}, {})

@@ -1,0 +1,1 @@
+"""Building blocks: plain ``nn.Module``s that models compose. No losses, no training logic here."""

@@ -1,0 +1,93 @@
+"""Train a model into a run directory a user keeps: the Python API behind ``aekit train``.
+
+Every user mistake is caught before the directory is created; a run that fails later keeps only
+what is worth keeping (its config and last good checkpoint, to resume), never a half-written file.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from aekit import io
+from aekit.errors import AekitError
+from aekit.evaluate import evaluate_model
+from aekit.models.base import AutoEncoder
+from aekit.registry import build, get
+from aekit.settings import make_train_config, split_settings
+from aekit.train import TrainConfig, fit
+from aekit.train.loop import launch
+
+
+def _closed_form(name: str) -> bool:
+    return get(name).closed_form
+
+
+def _data_description(data) -> dict[str, Any]:
+    return data.describe() if hasattr(data, "describe") else {"name": type(data).__name__}
+
+
+def train(model: str | AutoEncoder, data, *, test=None, out: str | Path | None = None,
+          config: TrainConfig | None = None, resume: bool = False, evaluate: bool = True,
+          data_source: dict | None = None, on_epoch_end=None, **settings: Any) -> io.Run:
+    """Train ``model`` (a registered name or a built model) on ``data``; return the ``Run``.
+
+    ``settings`` are model hyperparameters and training settings together (``latent_dim=30,
+    epochs=20, lr=1e-3``), routed as ``--set`` routes them. With ``out`` the run is saved there.
+    ``data_source`` records how to reload the data (used by ``aekit train --resume``).
+    """
+    name = model if isinstance(model, str) else model.name
+    hparams, train_values = split_settings(name, settings)
+    cfg = config or make_train_config(train_values)
+    if config is not None and train_values:
+        cfg = make_train_config({**config.to_dict(), **train_values})
+    out_path = Path(out) if out is not None else None
+    fabric = None if getattr(model, "closed_form", False) or _closed_form(name) else launch(cfg)
+    is_zero = fabric is None or fabric.is_global_zero
+    if out_path is not None and not resume and is_zero and (out_path / io.CONFIG).exists():
+        raise AekitError(f"{out_path} already holds a run: choose another --out, delete it, or pass --resume")
+
+    item_shape = tuple(data.item_shape)
+    if isinstance(model, str):
+        torch.manual_seed(cfg.seed)  # the weights' initialisation is part of the seeded run
+        model = build(name, **{"input_shape": list(item_shape), **hparams})
+    elif hparams:
+        raise AekitError("model settings apply to a model name, not to an already built model")
+    if not hasattr(data, "next_batch"):
+        model.check_input(data.x[:1])
+    if test is not None:
+        model.check_input(test.x[:1])
+
+    run_config = {"model": name, "hparams": model.hparams, "train": cfg.to_dict(),
+                  "data": {**_data_description(data), **({"source": data_source} if data_source else {})},
+                  "versions": io.versions()}
+    created = False
+    if out_path is not None:
+        if resume:
+            saved = io.read_json(out_path / io.CONFIG)
+            if saved.get("model") != name or saved.get("hparams") != model.hparams:
+                raise AekitError(f"--resume: {out_path} holds a {saved.get('model')!r} run with other settings; "
+                                 f"resume it with its own settings or choose another --out")
+        elif is_zero:
+            created = not out_path.exists()
+            io.write_json(out_path / io.CONFIG, run_config)
+    try:
+        result = fit(model, data, cfg, run_dir=out_path, val_data=test, resume=resume, on_epoch_end=on_epoch_end,
+                     fabric=fabric)
+    except AekitError:
+        if created and out_path is not None and not (out_path / io.CHECKPOINT).exists():
+            shutil.rmtree(out_path, ignore_errors=True)  # nothing worth keeping: no half-written run
+        raise
+    metrics: dict[str, Any] = {"train_seconds": round(result.train_seconds, 3), "epochs": cfg.epochs}
+    if result.history:
+        metrics["final"] = {k: v for k, v in result.history[-1].items() if k.startswith(("train_", "val_"))}
+    if result.is_global_zero and evaluate and test is not None and not hasattr(test, "next_batch"):
+        metrics.update(evaluate_model(model, test, train=None if hasattr(data, "next_batch") else data,
+                                      batch_size=cfg.eval_batch_size))
+    run = io.Run(model=model, config=run_config, metrics=metrics, path=out_path)
+    if out_path is not None and result.is_global_zero:
+        io.save_model(out_path, model)
+        io.write_json(out_path / io.METRICS, metrics)
+    return run

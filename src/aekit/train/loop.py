@@ -1,0 +1,204 @@
+"""The one training loop: every model, every phase, on Lightning Fabric (devices, DDP, precision).
+
+For each batch and each phase the model declares: zero that phase's gradients, sum its losses,
+backward, clip, step. Adversarial models get their alternating updates from ``phases`` alone.
+Checkpoints hold everything needed to continue bit for bit: weights, optimiser and scheduler
+state, the RNG state and the epoch; batch order is a function of (seed, epoch) only.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from lightning_fabric import Fabric
+
+from aekit.errors import AekitError
+from aekit.io import CHECKPOINT
+from aekit.train.checkpoint import load_checkpoint, save_checkpoint
+from aekit.train.config import TrainConfig
+from aekit.train.logger import MetricLogger
+from aekit.train.sources import epoch_batches, is_stream, steps_in_epoch
+
+
+class TrainingDiverged(AekitError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class FitResult:
+    history: list[dict] = field(default_factory=list)  # one row per epoch (also in log.csv)
+    train_seconds: float = 0.0  # wall time spent in this call's training epochs
+    epochs_done: int = 0
+    is_global_zero: bool = True  # False in the other DDP processes: they must not write or print
+
+
+def _make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+
+
+def lr_factor(step: int, total: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
+    """Multiplier of the peak lr at ``step``: linear warm-up, then none / cosine / linear decay."""
+    warmup = int(round(cfg.warmup_epochs * steps_per_epoch))
+    if step < warmup:
+        return (step + 1) / warmup
+    if cfg.schedule == "none":
+        return 1.0
+    t = min(1.0, (step - warmup) / max(1, total - warmup))
+    shape = 0.5 * (1 + math.cos(math.pi * t)) if cfg.schedule == "cosine" else 1 - t
+    return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * shape
+
+
+def _evaluate(module, x: torch.Tensor, batch_size: int) -> dict[str, float]:
+    """Mean of each loss term over ``x`` in eval mode (weighted by batch size)."""
+    module.eval()
+    sums: dict[str, float] = {}
+    with torch.no_grad():
+        for i in range(0, x.shape[0], batch_size):
+            xb = x[i:i + batch_size]
+            for k, v in module(xb).losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * xb.shape[0]
+    module.train()
+    return {k: v / x.shape[0] for k, v in sums.items()}
+
+
+def launch(cfg: TrainConfig) -> Fabric:
+    """Start Fabric (under DDP this starts the other processes, which re-run the command up to here)."""
+    fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+                    precision=cfg.precision)
+    fabric.launch()
+    return fabric
+
+
+def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | None = None, val_data=None,
+        resume: bool = False, on_epoch_end: Callable[[dict], None] | None = None,
+        fabric: Fabric | None = None) -> FitResult:
+    """Train ``model`` on ``data`` (an ``ArrayDataset`` or a stream) with settings ``cfg``.
+
+    ``run_dir`` receives ``log.csv`` and ``checkpoint.safetensors`` after every epoch; with ``resume``
+    training continues from that checkpoint. ``on_epoch_end(row)`` is called after each checkpoint.
+    Pass ``fabric`` when the caller launched it already (to write files from the first process only).
+    """
+    cfg = cfg or TrainConfig()
+    run_dir = Path(run_dir) if run_dir is not None else None
+    if model.closed_form:
+        if is_stream(data):
+            raise AekitError(f"model {model.name!r} is fitted in closed form and needs in-memory data, not a stream")
+        t0 = time.perf_counter()
+        model.fit_closed_form(data.x)
+        return FitResult(train_seconds=time.perf_counter() - t0, epochs_done=1)
+
+    fabric = fabric or launch(cfg)
+    rank, world = fabric.global_rank, fabric.world_size
+    writes = fabric.is_global_zero and run_dir is not None
+
+    stream = is_stream(data)
+    x = None if stream else fabric.to_device(data.x)
+    val_x = None if val_data is None else fabric.to_device(val_data.x)
+    steps = steps_in_epoch(data, None if stream else x.shape[0], cfg.batch_size, world, cfg.steps_per_epoch)
+    if steps == 0:
+        raise AekitError("streaming data needs steps_per_epoch: pass --set steps_per_epoch=N")
+    total = steps * cfg.epochs
+
+    phases = tuple(model.phases)
+    optimizers = []
+    for phase in phases:
+        params = [p for p in model.phase_parameters(phase) if p.requires_grad]
+        if not params:
+            raise AekitError(f"model {model.name!r} has no trainable parameters in phase {phase!r}")
+        optimizers.append(_make_optimizer(params, cfg))
+    module, *optimizers = fabric.setup(model, *optimizers)
+    module.mark_forward_method("phase_losses")  # DDP syncs gradients only through forward methods
+    schedulers = [torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: lr_factor(s, total, cfg, steps)) for opt in optimizers]
+
+    start_epoch, step = 0, 0
+    logger = MetricLogger(run_dir, enabled=writes)
+    checkpoint_path = run_dir / CHECKPOINT if run_dir is not None else None
+    if resume:
+        if checkpoint_path is None or not checkpoint_path.exists():
+            raise AekitError(f"nothing to resume: no {CHECKPOINT} in {run_dir}; train without --resume")
+        state = load_checkpoint(checkpoint_path)
+        model.load_state_dict(state["model"])
+        for opt, s in zip(optimizers, state["optimizers"]):
+            opt.load_state_dict(s)
+        for sch, s in zip(schedulers, state["schedulers"]):
+            sch.load_state_dict(s)
+        torch.set_rng_state(state["rng"])
+        start_epoch, step = int(state["epoch"]), int(state["step"])
+        logger.load_existing()
+    else:
+        torch.manual_seed(cfg.seed * 7919 + rank)  # noise/dropout streams; weights were seeded at build
+
+    result = FitResult(history=logger.rows, is_global_zero=fabric.is_global_zero)
+    if start_epoch >= cfg.epochs:
+        return result
+    module.train()
+    t_start = time.perf_counter()
+    try:
+        for epoch in range(start_epoch, cfg.epochs):
+            sums: dict[str, torch.Tensor] = {}
+            bar = _progress(cfg, fabric, steps, epoch)
+            for i, xb in enumerate(epoch_batches(data, x, epoch, cfg.batch_size, cfg.seed, rank, world,
+                                                 cfg.steps_per_epoch, fabric.device)):
+                for phase, opt, sch in zip(phases, optimizers, schedulers):
+                    opt.zero_grad(set_to_none=True)
+                    losses = module.phase_losses(xb, phase)
+                    loss = sum(losses.values())
+                    if not torch.isfinite(loss):
+                        bad = [k for k, v in losses.items() if not torch.isfinite(v)]
+                        kept = (f"the last good checkpoint is kept in {run_dir}; " if run_dir is not None
+                                else "")
+                        raise TrainingDiverged(
+                            f"training diverged at epoch {epoch + 1}, step {step + 1}: loss {', '.join(bad)} is "
+                            f"{float(loss.detach())}; {kept}lower lr, set grad_clip=1 or precision=32-true"
+                            f"{', then resume' if kept else ''}")
+                    fabric.backward(loss)
+                    if cfg.grad_clip:
+                        fabric.clip_gradients(module, opt, max_norm=cfg.grad_clip)
+                    opt.step()
+                    sch.step()
+                    for k, v in losses.items():
+                        key = k if len(phases) == 1 else f"{phase}/{k}"
+                        sums[key] = sums.get(key, 0.0) + v.detach().float()
+                step += 1
+                if bar is not None:
+                    bar.update(1)
+                    if i % 20 == 0:
+                        bar.set_postfix({k: f"{float(v) / (i + 1):.4g}" for k, v in sums.items()})
+            if bar is not None:
+                bar.close()
+            row = {"epoch": epoch + 1, "step": step, "lr": schedulers[0].get_last_lr()[0],
+                   "time": round(time.perf_counter() - t_start, 3)}
+            row.update({f"train_{k}": float(fabric.all_reduce(v / steps, reduce_op="mean")) for k, v in sums.items()})
+            if val_x is not None and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
+                row.update({f"val_{k}": v for k, v in _evaluate(module, val_x, cfg.eval_batch_size).items()})
+            if writes:
+                save_checkpoint(checkpoint_path, {
+                    "model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
+                    "schedulers": [s.state_dict() for s in schedulers], "rng": torch.get_rng_state(),
+                    "epoch": epoch + 1, "step": step})
+            logger.log(row)
+            result.epochs_done += 1
+            if on_epoch_end is not None:
+                on_epoch_end(row)
+    finally:
+        result.train_seconds = time.perf_counter() - t_start
+        logger.close()
+        model.eval()
+    return result
+
+
+def _progress(cfg: TrainConfig, fabric: Fabric, steps: int, epoch: int):
+    if not (cfg.progress and fabric.is_global_zero):
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True)

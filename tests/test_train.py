@@ -1,0 +1,147 @@
+"""The one training loop: resume is exact, divergence is caught, DDP equals a large batch, seeds repeat."""
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import aekit
+from aekit import io
+from aekit.data.dataset import ArrayDataset
+from aekit.errors import AekitError
+from aekit.models.ae import DeepAutoEncoder
+from aekit.train import TrainConfig, TrainingDiverged, fit
+from aekit.train.checkpoint import load_checkpoint, save_checkpoint
+
+
+def toy_data(n=256, d=12, seed=0) -> ArrayDataset:
+    return ArrayDataset(x=torch.rand(n, d, generator=torch.Generator().manual_seed(seed)), name="toy")
+
+
+SETTINGS = dict(hidden=[16], latent_dim=3, epochs=4, batch_size=32, lr=3e-3, schedule="cosine", progress=False)
+
+
+class Stop(Exception):
+    pass
+
+
+def test_resumed_run_is_bitwise_equal_to_uninterrupted(tmp_path):
+    data = toy_data()
+    full = aekit.train("dropout", data, out=tmp_path / "full", **SETTINGS)  # dropout: RNG state matters too
+
+    def interrupt(row):
+        if row["epoch"] == 2:
+            raise Stop
+
+    with pytest.raises(Stop):
+        aekit.train("dropout", data, out=tmp_path / "cut", on_epoch_end=interrupt, **SETTINGS)
+    assert not (tmp_path / "cut" / io.WEIGHTS).exists()  # an unfinished run has no final weights
+    resumed = aekit.train("dropout", data, out=tmp_path / "cut", resume=True, **SETTINGS)
+    for (k, a), (_, b) in zip(full.model.state_dict().items(), resumed.model.state_dict().items()):
+        assert torch.equal(a, b), k
+    rows = list(csv.DictReader(open(tmp_path / "cut" / io.LOG)))
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4"]
+    full_rows = list(csv.DictReader(open(tmp_path / "full" / io.LOG)))
+    assert [r["train_recon"] for r in rows] == [r["train_recon"] for r in full_rows]
+
+
+def test_same_seed_same_weights_other_seed_other_weights():
+    data = toy_data()
+    a = aekit.train("ae", data, seed=1, **SETTINGS).model.state_dict()
+    b = aekit.train("ae", data, seed=1, **SETTINGS).model.state_dict()
+    c = aekit.train("ae", data, seed=2, **SETTINGS).model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+class Exploding(DeepAutoEncoder):
+    """Loss turns NaN once ``explode`` is set: a stand-in for a diverging run."""
+
+    explode = False
+
+    def forward(self, x):
+        out = super().forward(x)
+        if self.explode:
+            out.losses["recon"] = out.losses["recon"] * float("nan")
+        return out
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_path):
+    model = Exploding(input_shape=12, latent_dim=3, hidden=[8])
+
+    def arm(row):
+        model.explode = True
+
+    good = {}
+
+    def remember(row):
+        good.update({k: v.clone() for k, v in model.state_dict().items()})
+        arm(row)
+
+    with pytest.raises(TrainingDiverged, match=r"diverged at epoch 2.*recon.*checkpoint"):
+        fit(model, toy_data(), TrainConfig(epochs=3, batch_size=32, progress=False), run_dir=tmp_path,
+            on_epoch_end=remember)
+    state = load_checkpoint(tmp_path / io.CHECKPOINT)
+    assert state["epoch"] == 1
+    assert all(torch.equal(state["model"][k], good[k]) for k in good)
+
+
+def test_checkpoint_round_trips_nested_optimizer_state(tmp_path):
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.Adam(model.parameters())
+    model(torch.randn(4, 3)).sum().backward()
+    opt.step()
+    save_checkpoint(tmp_path / "c.safetensors", {"opt": opt.state_dict(), "epoch": 3})
+    back = load_checkpoint(tmp_path / "c.safetensors")
+    assert back["epoch"] == 3
+    ref = opt.state_dict()
+    assert set(back["opt"]["state"]) == set(ref["state"])  # int keys survive
+    for k in ref["state"]:
+        for name, t in ref["state"][k].items():
+            assert torch.equal(back["opt"]["state"][k][name], t)
+    assert back["opt"]["param_groups"] == ref["param_groups"]
+
+
+def test_bf16_mixed_precision_trains_as_well_as_fp32():
+    data = toy_data()
+    untrained = aekit.train("ae", data, test=data, **{**SETTINGS, "epochs": 1, "lr": 1e-9}).metrics["recon_sse"]
+    fp32 = aekit.train("ae", data, test=data, **{**SETTINGS, "epochs": 30}).metrics["recon_sse"]
+    bf16 = aekit.train("ae", data, test=data, precision="bf16-mixed", **{**SETTINGS, "epochs": 30}).metrics["recon_sse"]
+    assert bf16 < 0.8 * untrained
+    assert bf16 < 1.1 * fp32
+
+
+def test_unknown_setting_and_existing_run_are_refused(tmp_path):
+    data = toy_data()
+    with pytest.raises(AekitError, match="unknown setting 'lrr'"):
+        aekit.train("ae", data, lrr=1)
+    aekit.train("ae", data, out=tmp_path / "r", **{**SETTINGS, "epochs": 1})
+    with pytest.raises(AekitError, match="already holds a run"):
+        aekit.train("ae", data, out=tmp_path / "r", **{**SETTINGS, "epochs": 1})
+
+
+@pytest.mark.slow
+def test_two_process_ddp_equals_one_process_with_twice_the_batch(tmp_path):
+    """DDP on CPU (gloo): 2 processes x batch 32 see the same examples per step as 1 x 64, so the
+    averaged gradients, and the weights after training, agree up to float rounding."""
+    import numpy as np
+
+    x = torch.rand(512, 12, generator=torch.Generator().manual_seed(0)).numpy()
+    np.save(tmp_path / "x.npy", x)
+    common = ["--data", str(tmp_path / "x.npy"), "--epochs", "2", "--quiet", "--latent-dim", "3",
+              "--set", "hidden=[16]", "--set", "accelerator=cpu", "--set", "loss=sse", "--lr", "1e-2"]
+    cmd = [sys.executable, "-m", "aekit.cli", "train", "ae"]
+    ddp = subprocess.run(cmd + common + ["--out", str(tmp_path / "ddp"), "--devices", "2", "--strategy", "ddp",
+                                         "--batch-size", "32"], capture_output=True, text=True, timeout=300)
+    assert ddp.returncode == 0, ddp.stderr[-2000:]
+    one = subprocess.run(cmd + common + ["--out", str(tmp_path / "one"), "--batch-size", "64"],
+                         capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr[-2000:]
+    a, b = aekit.load(tmp_path / "ddp").state_dict(), aekit.load(tmp_path / "one").state_dict()
+    initial = aekit.build("ae", input_shape=[12], latent_dim=3, hidden=[16], loss="sse")
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], atol=2e-5, rtol=1e-4)
+        assert not torch.equal(a[k], initial.state_dict()[k]) or "bias" in k  # it did train
