@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from aekit import losses as L
 from aekit.errors import AekitError
 from aekit.models.base import AutoEncoder, Output
-from aekit.nn.mlp import MLP, TiedMLP, make_activation
+from aekit.nn.mlp import MLP, TiedMLP
 from aekit.registry import register
 
 
@@ -42,21 +42,13 @@ class DeepAutoEncoder(AutoEncoder):
     ):
         super().__init__()
         self._set_input_shape(input_shape)
-        if int(latent_dim) <= 0:
-            raise AekitError(f"latent_dim must be a positive integer, got {latent_dim!r}")
-        if loss not in L.RECONSTRUCTION_LOSSES:
-            raise AekitError(f"unknown loss {loss!r}: choose one of {', '.join(L.RECONSTRUCTION_LOSSES)}")
-        self.loss = loss
-        output = output or ("sigmoid" if loss == "bce" else "identity")
-        if loss == "bce" and output != "sigmoid":
-            raise AekitError("loss 'bce' needs output 'sigmoid' (targets in [0,1]); use loss 'sse' for other outputs")
-        widths = [self.input_dim, *[int(h) for h in hidden], int(latent_dim)]
+        self._set_reconstruction(loss, output)
+        widths = [self.input_dim, *[int(h) for h in hidden], self._set_latent_dim(latent_dim)]
         self.encoder = MLP(widths, act=activation, norm_name=norm, last_act=code_activation)
         if tied:
             self.decoder = TiedMLP(self.encoder, act=activation, norm_name=norm)
         else:
             self.decoder = MLP(widths[::-1], act=activation, norm_name=norm)
-        self.output_act = make_activation(output)
 
     # ---- hooks the variants override --------------------------------------------------------
     def _corrupt(self, x: torch.Tensor) -> torch.Tensor:
@@ -83,8 +75,7 @@ class DeepAutoEncoder(AutoEncoder):
         z = self.encode(x_in)
         raw = self._decode_raw(self._perturb_code(z) if self.training else z)
         out = self.output_act(raw)
-        recon = L.reconstruction(raw if self.loss == "bce" else out, x, self.loss)
-        losses = {"recon": recon, **self._penalties(x_in, z)}
+        losses = {"recon": self._reconstruction_loss(raw, out, x), **self._penalties(x_in, z)}
         return Output(out.reshape(x.shape), z, losses, {})
 
 

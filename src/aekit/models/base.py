@@ -107,6 +107,34 @@ class AutoEncoder(nn.Module):
         self.input_dim = math.prod(shape)
         return shape
 
+    def _set_latent_dim(self, latent_dim) -> int:
+        if isinstance(latent_dim, bool) or int(latent_dim) != latent_dim or int(latent_dim) <= 0:
+            raise AekitError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+        return int(latent_dim)
+
+    def _set_reconstruction(self, loss: str, output: str | None) -> None:
+        """Choose the reconstruction loss and the decoder's output activation, which must agree.
+
+        ``bce`` needs a sigmoid output and is computed from logits (stable); ``sse``/``mse`` default
+        to a linear output. Sets ``self.loss`` and ``self.output_act``.
+        """
+        from aekit.losses import RECONSTRUCTION_LOSSES
+        from aekit.nn.mlp import make_activation
+
+        if loss not in RECONSTRUCTION_LOSSES:
+            raise AekitError(f"unknown loss {loss!r}: choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
+        output = output or ("sigmoid" if loss == "bce" else "identity")
+        if loss == "bce" and output != "sigmoid":
+            raise AekitError("loss 'bce' needs output 'sigmoid' (targets in [0,1]); use loss 'sse' for other outputs")
+        self.loss = loss
+        self.output_act = make_activation(output)
+
+    def _reconstruction_loss(self, raw: torch.Tensor, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """The loss from the decoder's pre-activation ``raw`` (logits for bce) or its output ``out``."""
+        from aekit.losses import reconstruction
+
+        return reconstruction(raw if self.loss == "bce" else out, x, self.loss)
+
     def check_input(self, x: torch.Tensor) -> None:
         """Refuse data whose items do not have this model's input shape, with a fix in the message."""
         item = tuple(x.shape[1:])

@@ -6,7 +6,6 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from aekit import losses as L
 from aekit.errors import AekitError
 from aekit.models.base import AutoEncoder, Output
 from aekit.nn.conv import DECODERS, DOWNSAMPLERS, ConvDecoder, ConvEncoder, stage_sizes
@@ -59,8 +58,7 @@ class ConvAutoEncoder(AutoEncoder):
                 f"reshape flat data to images (e.g. (1, 28, 28)) or use model 'ae' for flat vectors"
             )
         c, h, w = self._set_input_shape(input_shape)
-        if int(latent_dim) <= 0:
-            raise AekitError(f"latent_dim must be a positive integer, got {latent_dim!r}")
+        latent_dim = self._set_latent_dim(latent_dim)
         channels = [int(ch) for ch in channels]
         if not channels or any(ch <= 0 for ch in channels):
             raise AekitError(f"channels must be one or more positive widths (one per stage), got {channels!r}")
@@ -68,12 +66,7 @@ class ConvAutoEncoder(AutoEncoder):
             raise AekitError(f"unknown decoder {decoder!r}: choose one of {', '.join(DECODERS)}")
         if downsample not in DOWNSAMPLERS:
             raise AekitError(f"unknown downsample {downsample!r}: choose one of {', '.join(DOWNSAMPLERS)}")
-        if loss not in L.RECONSTRUCTION_LOSSES:
-            raise AekitError(f"unknown loss {loss!r}: choose one of {', '.join(L.RECONSTRUCTION_LOSSES)}")
-        self.loss = loss
-        output = output or ("sigmoid" if loss == "bce" else "identity")
-        if loss == "bce" and output != "sigmoid":
-            raise AekitError("loss 'bce' needs output 'sigmoid' (targets in [0,1]); use loss 'sse' for other outputs")
+        self._set_reconstruction(loss, output)
 
         sizes = stage_sizes((h, w), len(channels))
         self.stage_sizes = sizes[:-1]  # input (H, W) of every stage: what the decoder restores
@@ -83,7 +76,6 @@ class ConvAutoEncoder(AutoEncoder):
         self.to_code = nn.Linear(map_dim, int(latent_dim))
         self.from_code = nn.Sequential(nn.Linear(int(latent_dim), map_dim), make_activation(activation))
         self.decoder = ConvDecoder(c, channels, kind=decoder, act=activation, norm_name=norm)
-        self.output_act = make_activation(output)
 
     # ---- internals ------------------------------------------------------------------------------
     def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
@@ -112,6 +104,6 @@ class ConvAutoEncoder(AutoEncoder):
         z, indices = self._encode(x)
         raw = self._decode_raw(z, indices)  # (B, C, H, W)
         out = self.output_act(raw)
-        recon = L.reconstruction(raw if self.loss == "bce" else out, x, self.loss)
+        recon = self._reconstruction_loss(raw, out, x)
         extras = {"pool_indices": indices} if self.encoder.stages[0].down == "pool" else {}
         return Output(out.reshape(x.shape), z, {"recon": recon}, extras)
