@@ -225,6 +225,36 @@ def test_weights_of_another_run(capsys, run_copy, tmp_path):
     assert snapshot(run_copy) == before
 
 
+@pytest.mark.parametrize("target", ["model.safetensors", "checkpoint.safetensors"])
+def test_weights_that_are_a_pickle_never_run(capsys, run_copy, tmp_path, target):
+    """Loading a model or resuming a run reads safetensors + JSON only: a pickle there is damage, not code."""
+    marker = tmp_path / "pwned"
+    (run_copy / target).write_bytes(pickle.dumps({"w": _RunsCode(f"touch {marker}")}))
+    before = snapshot(run_copy)
+    argv = ["evaluate", run_copy] if target == "model.safetensors" else ["train", "--resume", "--out", run_copy,
+                                                                          "--epochs", "3", "--quiet"]
+    rc, _, err = cli(capsys, *argv)
+    assert_user_error(rc, err, target, "damaged")
+    assert not marker.exists()
+    assert snapshot(run_copy) == before
+
+
+def test_npy_of_objects_never_runs(capsys, tmp_path):
+    marker = tmp_path / "pwned"
+    np.save(tmp_path / "x.npy", np.array([_RunsCode(f"touch {marker}")] * 3, dtype=object), allow_pickle=True)
+    out = tmp_path / "R"
+    rc, _, err = cli(capsys, "train", "ae", "--data", tmp_path / "x.npy", "--out", out)
+    assert_user_error(rc, err, "x.npy")
+    assert not marker.exists() and not out.exists()
+
+
+def test_resume_with_other_settings(capsys, run_copy):
+    before = snapshot(run_copy)
+    rc, _, err = cli(capsys, "train", "--resume", "--out", run_copy, "--set", "hidden=[32]", "--epochs", "3")
+    assert_user_error(rc, err, "--resume", "other settings")
+    assert snapshot(run_copy) == before
+
+
 def test_unknown_set_key(capsys, tmp_path):
     out = tmp_path / "R"
     rc, _, err = cli(capsys, "train", "ae", "--data", "digits", "--set", "bogus=1", "--out", out)
@@ -248,8 +278,8 @@ def test_unknown_set_key(capsys, tmp_path):
 ])
 def test_bad_set_value(capsys, tmp_path, assignment, cause):
     out = tmp_path / "R"
-    rc, _, err = cli(capsys, "train", "ae", "--data", "digits", "--limit", "20", "--epochs", "1", "--quiet",
-                     "--set", assignment, "--out", out)
+    rc, _, err = cli(capsys, "train", "ae", "--data", "digits", "--limit", "20", "--epochs", "1",
+                     "--set", assignment, "--out", out)  # no --quiet: it would override progress=
     assert_user_error(rc, err, cause, assignment.split("=")[1])
     assert not out.exists()
 
@@ -285,13 +315,41 @@ def test_resume_with_nothing_to_resume(capsys, tmp_path):
     assert not missing.exists()
 
 
-def test_diverging_run_leaves_nothing(capsys, tmp_path):
-    """A loss that turns NaN in the first epoch is a mistake (lr far too high): no run, a hint to lower lr."""
+@pytest.mark.parametrize("existing", [False, True])
+def test_diverging_run_leaves_nothing(capsys, tmp_path, existing):
+    """A loss that turns NaN in the first epoch is a mistake (lr far too high): no run, a hint to lower lr,
+    and a folder that existed before (with the user's files) is left as it was."""
     out = tmp_path / "R"
+    if existing:
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+    before = snapshot(out)
     rc, _, err = cli(capsys, "train", "ae", "--data", "digits", "--limit", "20", "--epochs", "1", "--lr", "1e30",
                      "--quiet", "--out", out)
     assert_user_error(rc, err, "diverged", "lr")
+    assert snapshot(out) == before
+
+
+def test_batch_norm_with_one_example_per_batch(capsys, tmp_path):
+    out = tmp_path / "R"
+    rc, _, err = cli(capsys, "train", "ae", "--data", "digits", "--limit", "20", "--set", "norm=batch",
+                     "--batch-size", "1", "--out", out)
+    assert_user_error(rc, err, "batch", "batch_size")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("widths", ["abc", "8,x", "0", ""])
+def test_pretrain_bad_widths(capsys, tmp_path, widths):
+    out = tmp_path / "P"
+    rc, _, err = cli(capsys, "pretrain", "--data", "digits", "--limit", "20", "--widths", widths, "--out", out)
+    assert_user_error(rc, err, "--widths", repr(widths))
+    assert not out.exists()
+
+
+def test_reconstruct_bad_suffix(capsys, digits_run, tmp_path):
+    rc, _, err = cli(capsys, "reconstruct", digits_run, "--out", tmp_path / "r.txt")
+    assert_user_error(rc, err, ".png", ".npy", "r.txt")
+    assert not (tmp_path / "r.txt").exists()
 
 
 def test_out_under_a_file(capsys, tmp_path):
@@ -377,6 +435,12 @@ def test_train_json_matches_evaluate(capsys, tmp_path):
     assert evaluated["recon_sse"] == pytest.approx(trained["recon_sse"], rel=1e-6)
     assert evaluated["probe_accuracy"] == pytest.approx(trained["probe_accuracy"])
     assert json.loads((out / "metrics.json").read_text())["recon_sse"] == pytest.approx(trained["recon_sse"])
+
+
+def test_run_files_are_readable_by_others(digits_run):
+    """Atomic writes go through mkstemp (0600); a run is meant to be shared like any other file."""
+    for name in ("config.json", "model.safetensors", "metrics.json", "checkpoint.safetensors"):
+        assert (digits_run / name).stat().st_mode & 0o777 == 0o644, name
 
 
 def test_embed_writes_the_codes(capsys, digits_run, tmp_path):
@@ -471,3 +535,19 @@ def test_demo_quick(capsys, tmp_path):
         assert (pictures / name).read_bytes()[:4] == b"\x89PNG", name
     for run in (out / "runs").iterdir():
         aekit.load(run)
+
+
+@pytest.mark.slow
+def test_ddp_train_reports_once(tmp_path):
+    """Under DDP the other process re-runs the command: only the first one writes and prints."""
+    out = tmp_path / "R"
+    proc = subprocess.run([str(AEKIT), *train_args(out), "--devices", "2", "--strategy", "ddp", "--json"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stdout
+    assert "recon_sse" in json.loads(lines[0])
+    assert "recon_sse" in json.loads((out / "metrics.json").read_text())
+    with open(out / "log.csv") as f:
+        assert len(list(csv.DictReader(f))) == 2
+    aekit.load(out)

@@ -9,6 +9,26 @@ from pathlib import Path
 from aekit.errors import AekitError
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the product's error format: one line, ``aekit: error: ...``, exit status 2 (via main)."""
+
+    def error(self, message: str):
+        raise AekitError(f"{message} (see `{self.prog} --help`)")
+
+
+def _check_out(path: str | Path, folder: bool) -> Path:
+    """Refuse an --out whose parent is a file, or (for a run directory) that is itself a file."""
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise AekitError(f"--out {path} is a file, not a directory; choose another --out")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise AekitError(f"--out {path}: {parent} is a file, not a folder; choose another --out")
+            break
+    return path
+
+
 def _add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     p.add_argument("--data", required=required, help="dataset name (see `aekit datasets`) or a path "
                    "(.npy/.npz/.csv, or a folder/tar of images with one subfolder per class)")
@@ -67,7 +87,8 @@ def cmd_datasets(args) -> int:
 def cmd_download(args) -> int:
     from aekit import data
 
-    for path in data.download(args.name, data_dir=args.data_dir, base_url=args.base_url):
+    say = lambda message: print(message, file=sys.stderr)  # noqa: E731  (progress on stderr, paths on stdout)
+    for path in data.download(args.name, data_dir=args.data_dir, base_url=args.base_url, log=say):
         print(path)
     return 0
 
@@ -91,10 +112,16 @@ def cmd_train(args) -> int:
     from aekit import io
     from aekit.runs import train
 
+    out = _check_out(args.out, folder=True)
+    if args.resume and not (out / io.CONFIG).is_file():
+        raise AekitError(f"nothing to resume in {out}: it holds no aekit run (no {io.CONFIG}); "
+                         f"start a new run without --resume")
+    if not args.resume:
+        _refuse_existing_run(out)
     settings = _settings(args)
     model = args.model
     if args.resume:
-        saved = io.read_json(Path(args.out) / io.CONFIG)
+        saved = io.read_json(out / io.CONFIG)
         model = model or saved["model"]
         _apply_saved_source(args, saved)
         settings = {**saved["hparams"], **{k: v for k, v in saved["train"].items()}, **settings}
@@ -104,13 +131,19 @@ def cmd_train(args) -> int:
     if not args.data:
         raise AekitError("pass --data NAME or a path (see `aekit datasets`)")
     train_data, test_data = _load(args, "train"), _load(args, "test")
-    run = train(model, train_data, test=test_data, out=args.out, resume=args.resume,
+    run = train(model, train_data, test=test_data, out=out, resume=args.resume,
                 data_source=_source(args), **settings)
-    if run.path is not None or not args.out:
+    if run.path is not None:  # None in the other DDP processes: the first one reports
         _print_metrics(run.metrics, args.json)
-        if args.out:
-            print(f"run saved to {args.out}", file=sys.stderr)
+        print(f"run saved to {out}", file=sys.stderr)
     return 0
+
+
+def _refuse_existing_run(out: Path) -> None:
+    from aekit import io
+
+    if (out / io.CONFIG).exists():  # checked again by runs.train; here before any data is loaded
+        raise AekitError(f"{out} already holds a run: choose another --out, delete it, or pass --resume")
 
 
 def _print_metrics(metrics: dict, as_json: bool) -> None:
@@ -140,11 +173,11 @@ def cmd_embed(args) -> int:
 
     from aekit import inference, io
 
+    out = _check_out(args.out, folder=False)
     run = io.load_run(args.run)
     _apply_saved_source(args, run.config)
     ds = _load(args, args.split)
     z = inference.encode(run.model, ds.x).numpy()
-    out = Path(args.out)
     payload = {"z": z} if ds.y is None else {"z": z, "y": ds.y.numpy()}
     io.atomic_write(out, lambda tmp: np.savez(open(tmp, "wb"), **payload))
     print(f"{z.shape[0]} codes of shape {z.shape[1:]} written to {out}")
@@ -157,19 +190,19 @@ def cmd_reconstruct(args) -> int:
     from aekit import inference, io
     from aekit.eval import save_reconstructions
 
+    out = _check_out(args.out, folder=False)
+    if out.suffix not in (".png", ".npy"):
+        raise AekitError(f"--out must end in .png (a picture) or .npy (an array), got {out.name}")
     run = io.load_run(args.run)
     _apply_saved_source(args, run.config)
     ds = _load(args, args.split)
-    x = ds.x[: args.n] if str(args.out).endswith(".png") else ds.x
+    x = ds.x[: args.n] if out.suffix == ".png" else ds.x
     x_hat = inference.reconstruct(run.model, x)
-    out = Path(args.out)
     if out.suffix == ".png":
         lo = -1.0 if float(x.min()) < 0 else 0.0
         save_reconstructions(x, x_hat, out, value_range=(lo, 1.0))
-    elif out.suffix == ".npy":
-        io.atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), x_hat.numpy()))
     else:
-        raise AekitError(f"--out must end in .png (a picture) or .npy (an array), got {out.name}")
+        io.atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), x_hat.numpy()))
     print(f"reconstructions written to {out}")
     return 0
 
@@ -177,19 +210,22 @@ def cmd_reconstruct(args) -> int:
 def cmd_pretrain(args) -> int:
     from aekit.apps.pretrain import pretrain_and_finetune
 
+    if args.out:
+        _refuse_existing_run(_check_out(args.out, folder=True))
     settings = _settings(args)
     train_data, test_data = _load(args, "train"), _load(args, "test")
     run = pretrain_and_finetune(train_data, test_data, widths=args.widths, layer_epochs=args.layer_epochs,
                                 out=args.out, data_source=_source(args), noise=args.noise,
                                 noise_level=args.noise_level, **settings)
-    _print_metrics(run.metrics, args.json)
+    if run.path is not None or not args.out:  # with --out, only the first DDP process reports
+        _print_metrics(run.metrics, args.json)
     return 0
 
 
 def cmd_demo(args) -> int:
     from aekit.apps.demo import run_demo
 
-    run_demo(out=args.out, quick=args.quick)
+    run_demo(out=_check_out(args.out, folder=True), quick=args.quick)
     return 0
 
 
@@ -211,7 +247,7 @@ def _train_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="aekit", description="The autoencoder family: train, evaluate, use.")
+    parser = _Parser(prog="aekit", description="The autoencoder family: train, evaluate, use.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("models", help="list the registered models").set_defaults(func=cmd_models)
@@ -266,11 +302,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as e:  # --help
+            return e.code if isinstance(e.code, int) else 0
         return args.func(args)
     except AekitError as e:
-        print(f"aekit: error: {e}", file=sys.stderr)
+        print(f"aekit: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
+    except OSError as e:  # the file system refused (permissions, a full disk, a file where a folder should be)
+        where = f" {e.filename}" if e.filename else ""
+        print(f"aekit: error: cannot use{where}: {e.strerror or e}; check the path and its permissions",
+              file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("aekit: interrupted; a run keeps its last checkpoint: continue it with `aekit train --resume --out DIR`",

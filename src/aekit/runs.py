@@ -57,13 +57,17 @@ def train(model: str | AutoEncoder, data, *, test=None, out: str | Path | None =
         raise AekitError("model settings apply to a model name, not to an already built model")
     if not hasattr(data, "next_batch"):
         model.check_input(data.x[:1])
+        if min(cfg.batch_size, len(data)) < 2 and not model.closed_form and any(
+                isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            raise AekitError("batch normalisation needs at least 2 examples per batch: raise batch_size "
+                             "(and use more than one example), or use norm 'layer' or none")
     if test is not None:
         model.check_input(test.x[:1])
 
     run_config = {"model": name, "hparams": model.hparams, "train": cfg.to_dict(),
                   "data": {**_data_description(data), **({"source": data_source} if data_source else {})},
                   "versions": io.versions()}
-    created = False
+    created = wrote_config = False
     if out_path is not None:
         if resume:
             saved = io.read_json(out_path / io.CONFIG)
@@ -73,12 +77,18 @@ def train(model: str | AutoEncoder, data, *, test=None, out: str | Path | None =
         elif is_zero:
             created = not out_path.exists()
             io.write_json(out_path / io.CONFIG, run_config)
+            wrote_config = True
     try:
         result = fit(model, data, cfg, run_dir=out_path, val_data=test, resume=resume, on_epoch_end=on_epoch_end,
                      fabric=fabric)
-    except AekitError:
-        if created and out_path is not None and not (out_path / io.CHECKPOINT).exists():
-            shutil.rmtree(out_path, ignore_errors=True)  # nothing worth keeping: no half-written run
+    except BaseException:  # a user error, a crash or Ctrl-C in the first epoch
+        if wrote_config and out_path is not None and not (out_path / io.CHECKPOINT).exists():
+            # nothing worth keeping: no half-written run, and a folder that existed before is left as it was
+            if created:
+                shutil.rmtree(out_path, ignore_errors=True)
+            else:
+                for name in (io.CONFIG, io.LOG):
+                    (out_path / name).unlink(missing_ok=True)
         raise
     metrics: dict[str, Any] = {"train_seconds": round(result.train_seconds, 3), "epochs": cfg.epochs}
     if result.history:
@@ -86,8 +96,11 @@ def train(model: str | AutoEncoder, data, *, test=None, out: str | Path | None =
     if result.is_global_zero and evaluate and test is not None and not hasattr(test, "next_batch"):
         metrics.update(evaluate_model(model, test, train=None if hasattr(data, "next_batch") else data,
                                       batch_size=cfg.eval_batch_size))
-    run = io.Run(model=model, config=run_config, metrics=metrics, path=out_path)
+    # other DDP processes get no path: they must not write or print (the CLI checks it)
+    run = io.Run(model=model, config=run_config, metrics=metrics, path=out_path if result.is_global_zero else None)
     if out_path is not None and result.is_global_zero:
+        if resume:  # the run was continued with these settings (e.g. more epochs): its config says so
+            io.write_json(out_path / io.CONFIG, run_config)
         io.save_model(out_path, model)
         io.write_json(out_path / io.METRICS, metrics)
     return run

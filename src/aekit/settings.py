@@ -1,7 +1,10 @@
 """``--set key=value`` and config files: route each key to the model or to the training settings."""
 from __future__ import annotations
 
+import dataclasses
 import json
+import types
+import typing
 from pathlib import Path
 from typing import Any
 
@@ -82,7 +85,44 @@ def split_settings(model_name: str, settings: dict[str, Any]) -> tuple[dict[str,
     return hparams, train
 
 
+def _train_value(name: str, value: Any, hint: Any, default: Any) -> Any:
+    """Check ``value`` against the TrainConfig field's type (``--set epochs=abc`` is a user error, not a TypeError)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None
+        hint = next(a for a in typing.get_args(hint) if a is not type(None))
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        want, example = "true or false", "false"
+    elif hint is int:
+        if number and float(value).is_integer():
+            return int(value)
+        want, example = "a whole number", default if default is not None else 100
+    elif hint is float:
+        if number:
+            return float(value)
+        want, example = "a number", default if default is not None else 1.0
+    elif hint is str:
+        if isinstance(value, str) or number:  # --set precision=32 parses as a number
+            return str(value)
+        want, example = "a word", default
+    elif typing.get_origin(hint) is tuple:
+        n = len(typing.get_args(hint))
+        if isinstance(value, (list, tuple)) and len(value) == n and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+            return tuple(float(v) for v in value)
+        want, example = f"{n} numbers", "[" + ",".join(str(v) for v in default) + "]"
+    else:
+        return value
+    raise AekitError(f"training setting {name!r} must be {want}, got {value!r}: for example --set {name}={example}")
+
+
 def make_train_config(values: dict[str, Any]) -> TrainConfig:
+    hints = typing.get_type_hints(TrainConfig)
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
+    values = {k: _train_value(k, v, hints[k], defaults[k]) if k in hints else v for k, v in values.items()}
     try:
         return TrainConfig(**values)
     except TypeError as e:

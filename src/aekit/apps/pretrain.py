@@ -22,11 +22,15 @@ def pretrain_and_finetune(train_data, test_data=None, *, widths, layer_epochs: i
     ``settings`` are the deep AE's hyperparameters and the fine-tuning settings; the layer-wise
     phase uses the same settings with ``epochs=layer_epochs``.
     """
+    given = widths
     if isinstance(widths, str):
         widths = parse_value(widths)
-    widths = [int(w) for w in (widths if isinstance(widths, (list, tuple)) else [widths])]
+    try:
+        widths = [int(w) for w in (widths if isinstance(widths, (list, tuple)) else [widths])]
+    except (TypeError, ValueError):
+        widths = []  # not whole numbers: reported below
     if not widths or any(w <= 0 for w in widths):
-        raise AekitError(f"--widths must be positive layer sizes like 1000,500,250,30, got {widths}")
+        raise AekitError(f"--widths must be positive layer sizes like 1000,500,250,30, got {given!r}")
     hparams, train_values = split_settings("ae", settings)
     hparams.update(hidden=widths[:-1], latent_dim=widths[-1])
     cfg = make_train_config(train_values)

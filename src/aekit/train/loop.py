@@ -71,8 +71,12 @@ def _evaluate(module, x: torch.Tensor, batch_size: int) -> dict[str, float]:
 
 def launch(cfg: TrainConfig) -> Fabric:
     """Start Fabric (under DDP this starts the other processes, which re-run the command up to here)."""
-    fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
-                    precision=cfg.precision)
+    try:
+        fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+                        precision=cfg.precision)
+    except (ValueError, RuntimeError) as e:  # Lightning's word on a bad accelerator/strategy/precision
+        raise AekitError(f"cannot train with accelerator={cfg.accelerator!r}, devices={cfg.devices}, "
+                         f"strategy={cfg.strategy!r}, precision={cfg.precision!r}: {' '.join(str(e).split())}") from None
     fabric.launch()
     return fabric
 
@@ -180,6 +184,14 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
             row.update({f"train_{k}": float(fabric.all_reduce(v / steps, reduce_op="mean")) for k, v in sums.items()})
             if val_x is not None and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 row.update({f"val_{k}": v for k, v in _evaluate(module, val_x, cfg.eval_batch_size).items()})
+            broken = [k for k, v in row.items() if k.startswith("val_") and not math.isfinite(v)]
+            if broken or not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+                # the epoch's last step can break the weights with a still-finite loss: never checkpoint them
+                kept = f"the last good checkpoint is kept in {run_dir}; " if run_dir is not None and epoch else ""
+                what = f"validation loss {', '.join(broken)} is not finite" if broken else "weights became NaN/Inf"
+                raise TrainingDiverged(
+                    f"training diverged in epoch {epoch + 1}: the {what}; {kept}lower lr, "
+                    f"set grad_clip=1 or precision=32-true{', then resume' if kept else ''}")
             if writes:
                 save_checkpoint(checkpoint_path, {
                     "model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
