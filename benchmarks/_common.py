@@ -1,7 +1,6 @@
 """What every benchmark shares: where the data is, how results are written, how they are printed."""
 from __future__ import annotations
 
-import json
 import os
 import platform
 import sys

@@ -6,6 +6,7 @@ import json
 import sys
 from pathlib import Path
 
+from aekit.atomic import atomic_path
 from aekit.errors import AekitError
 
 
@@ -59,7 +60,7 @@ def _apply_saved_source(args, run_config: dict) -> None:
     """Fill data flags the user left out from what the run recorded."""
     source = run_config.get("data", {}).get("source") or {}
     if args.data is None and not source.get("data"):
-        raise AekitError(f"the run does not record its data: pass --data NAME")
+        raise AekitError("the run does not record its data: pass --data NAME")
     if args.data is None:
         for key in SOURCE_KEYS:
             if getattr(args, key, None) is None:
@@ -179,7 +180,8 @@ def cmd_embed(args) -> int:
     ds = _load(args, args.split)
     z = inference.encode(run.model, ds.x).numpy()
     payload = {"z": z} if ds.y is None else {"z": z, "y": ds.y.numpy()}
-    io.atomic_write(out, lambda tmp: np.savez(open(tmp, "wb"), **payload))
+    with atomic_path(out) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **payload)
     print(f"{z.shape[0]} codes of shape {z.shape[1:]} written to {out}")
     return 0
 
@@ -202,7 +204,8 @@ def cmd_reconstruct(args) -> int:
         lo = -1.0 if float(x.min()) < 0 else 0.0
         save_reconstructions(x, x_hat, out, value_range=(lo, 1.0))
     else:
-        io.atomic_write(out, lambda tmp: np.save(open(tmp, "wb"), x_hat.numpy()))
+        with atomic_path(out) as tmp, open(tmp, "wb") as f:
+            np.save(f, x_hat.numpy())
     print(f"reconstructions written to {out}")
     return 0
 

@@ -7,9 +7,7 @@ and pictures. ``load(path)`` rebuilds the model from the first two.
 from __future__ import annotations
 
 import json
-import os
 import platform
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from aekit.atomic import atomic_path
 from aekit.errors import AekitError
 
 CONFIG, WEIGHTS, METRICS, CHECKPOINT, LOG = (
@@ -25,24 +24,10 @@ CONFIG, WEIGHTS, METRICS, CHECKPOINT, LOG = (
 )
 
 
-def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename onto ``path``: readers see the old file or the new, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a run is shared and read like any other file
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json(path: str | Path, obj: Any) -> None:
     text = json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
 
 
 def _json_default(o: Any) -> Any:
@@ -68,7 +53,8 @@ def read_json(path: str | Path) -> Any:
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=metadata))
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=metadata)
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from aekit.data.catalog import REMOTES, Remote, RemoteFile
-from aekit.data.files import atomic_path, write_bytes_atomic
+from aekit.atomic import atomic_path, write_bytes_atomic
 from aekit.data.location import data_root
 from aekit.errors import AekitError
 

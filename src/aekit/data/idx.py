@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.data.files import write_bytes_atomic
+from aekit.atomic import write_bytes_atomic
 from aekit.errors import AekitError
 
 IMAGES_MAGIC = 2051

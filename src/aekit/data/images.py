@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.data.files import atomic_path
+from aekit.atomic import atomic_path
 from aekit.data.location import cache_dir
 from aekit.errors import AekitError
 

@@ -11,6 +11,8 @@ Drawing uses matplotlib's Agg canvas directly (no pyplot, never needs a display)
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from collections.abc import Mapping
 
 import numpy as np
@@ -22,7 +24,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from aekit.errors import AekitError
 
 from ._arrays import as_codes, as_labels, same_length, same_width
-from ._files import write_atomic
+from aekit.atomic import atomic_path
 from ._threads import single_thread
 
 
@@ -115,4 +117,6 @@ def plot_code_maps(
     if title:
         fig.suptitle(title, fontsize=12)
     fig.subplots_adjust(left=0.02, right=right, bottom=0.03, top=0.82 if title else 0.88, wspace=0.06)
-    return write_atomic(path, lambda f: fig.savefig(f, format="png"))
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return Path(path)

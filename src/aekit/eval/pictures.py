@@ -9,6 +9,8 @@ separated by ``padding`` pixels of grey. Files are written atomically.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import math
 
 import numpy as np
@@ -17,7 +19,7 @@ from PIL import Image
 from aekit.errors import AekitError
 
 from ._arrays import as_float
-from ._files import write_atomic
+from aekit.atomic import atomic_path
 
 _PAD = 128  # grey between tiles: visible against black and white backgrounds alike
 
@@ -74,7 +76,9 @@ def _save(grid: np.ndarray, path, scale: int):
     img = Image.fromarray(grid[:, :, 0] if grid.shape[2] == 1 else grid)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
-    return write_atomic(path, lambda f: img.save(f, format="PNG"))
+    with atomic_path(path) as tmp:
+        img.save(tmp, format="PNG")
+    return Path(path)
 
 
 def save_image_grid(

@@ -1,10 +1,9 @@
-"""Atomic file writes for downloads and caches.
+"""Atomic file writes: everything aekit writes appears whole or not at all.
 
-Everything aekit writes into a data or cache folder goes to a temporary file in the same folder first and
-is renamed into place only when complete (and, for downloads, verified). A reader therefore never sees a
-half-written file, and an interrupted or failed write leaves nothing behind under the final name.
+A file is written to a temporary name in the destination's folder and renamed into place only when
+complete (and, for downloads, verified): a reader never sees half a file, and an interrupted or failed
+write leaves nothing behind under the final name.
 """
-
 from __future__ import annotations
 
 import contextlib
@@ -18,8 +17,8 @@ from pathlib import Path
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it is renamed to ``path``, on error deleted.
 
-    Missing parent folders are created. The caller may raise inside the block (for instance after a checksum
-    mismatch) to discard the temporary file.
+    Missing parent folders are created. The caller may raise inside the block (for instance after a
+    checksum mismatch) to discard the temporary file.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -28,7 +27,7 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp = Path(tmp_name)
     try:
         yield tmp
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; data files should be readable like any other
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; what we write should be readable like any other
         os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
