@@ -20,7 +20,8 @@ def pretrain_and_finetune(train_data, test_data=None, *, widths, layer_epochs: i
     """Pretrain ``widths`` (after the input; the last is the code) layer by layer, then fine-tune.
 
     ``settings`` are the deep AE's hyperparameters and the fine-tuning settings; the layer-wise
-    phase uses the same settings with ``epochs=layer_epochs``.
+    phase uses the same settings with ``epochs=layer_epochs``. The shallow AEs have no normalisation
+    layers; a deep AE with ``norm`` gets the pretrained linear layers and fresh norm layers between them.
     """
     given = widths
     if isinstance(widths, str):
@@ -38,8 +39,6 @@ def pretrain_and_finetune(train_data, test_data=None, *, widths, layer_epochs: i
     torch.manual_seed(cfg.seed)
     model = build("ae", input_shape=list(train_data.item_shape), **hparams)
     model.check_input(train_data.x[:1])
-    if model.hparams["norm"] is not None:
-        raise AekitError("layer-wise pretraining initialises plain layers: use norm none with pretrain")
     t0 = time.perf_counter()
     stack = pretrain_stack(train_data, [model.input_dim, *widths], activation=model.hparams["activation"],
                            code_activation=model.hparams["code_activation"], loss=model.hparams["loss"],
