@@ -60,4 +60,5 @@ def build(name: str, **hparams: Any):
     except AekitError:
         raise
     except (TypeError, ValueError) as e:  # a bad value for a known setting, e.g. hidden="abc"
-        raise AekitError(f"cannot build model {name!r} with {hparams}: {e}") from None
+        raise AekitError(f"model {name!r}: a setting has a value of the wrong kind ({e}); check "
+                         f"{', '.join(f'{k}={v!r}' for k, v in hparams.items())} (e.g. --set hidden=[1000,500])") from None

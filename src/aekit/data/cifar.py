@@ -33,7 +33,7 @@ def _text_keys(d: dict[Any, Any]) -> dict[str, Any]:
 def read_cifar_batch(path: str | os.PathLike[str], fix: str = "download it again") -> tuple[np.ndarray, np.ndarray, list[str]]:
     """One batch file -> images (N, 3, 32, 32) uint8, labels (N,) int64, file names (may be empty)."""
     path = Path(path)
-    obj = load_array_pickle(path.read_bytes(), str(path))
+    obj = load_array_pickle(path.read_bytes(), str(path), fix=fix)
     if not isinstance(obj, dict):
         raise AekitError(f"{path} is not a CIFAR batch (a pickled {type(obj).__name__}, not a dict); {fix}")
     d = _text_keys(obj)

@@ -71,7 +71,7 @@ class ArrayOnlyUnpickler(pickle.Unpickler):
         raise AekitError("refusing pickle with persistent ids: not a plain numpy data pickle; use .npz instead")
 
 
-def load_array_pickle(data: bytes, what: str, encoding: str = "latin1") -> Any:
+def load_array_pickle(data: bytes, what: str, encoding: str = "latin1", fix: str = "download it again") -> Any:
     """Unpickle ``data`` allowing only numpy arrays, dtypes, scalars and plain Python containers.
 
     ``encoding="latin1"`` is what numpy needs to read arrays pickled by Python 2 (the CIFAR batches). Any
@@ -82,5 +82,5 @@ def load_array_pickle(data: bytes, what: str, encoding: str = "latin1") -> Any:
     except AekitError:
         raise
     except Exception as e:  # a damaged pickle can raise almost anything (UnpicklingError, EOFError, ValueError...)
-        raise AekitError(f"{what} is not a readable pickle ({type(e).__name__}: {e}); download it again") from None
+        raise AekitError(f"{what} is not a readable pickle ({type(e).__name__}: {e}); {fix}") from None
     return obj
