@@ -145,3 +145,18 @@ def test_two_process_ddp_equals_one_process_with_twice_the_batch(tmp_path):
     for k in a:
         torch.testing.assert_close(a[k], b[k], atol=2e-5, rtol=1e-4)
         assert not torch.equal(a[k], initial.state_dict()[k]) or "bias" in k  # it did train
+
+
+def test_endless_stream_trains_for_steps_per_epoch():
+    from aekit.data import LinesStream
+
+    test = aekit.data.load("lines", split="test", limit=256, scale="pm1")
+    settings = dict(latent_dim=2, hidden=[64], loss="sse", batch_size=32, lr=3e-3, progress=False)
+    untrained = aekit.train("ae", LinesStream(), test=test, epochs=1, steps_per_epoch=1, **{**settings, "lr": 1e-9})
+    rows = []
+    run = aekit.train("ae", LinesStream(), test=test, epochs=3, steps_per_epoch=50, on_epoch_end=rows.append,
+                      **settings)
+    assert [r["step"] for r in rows] == [50, 100, 150]
+    assert run.metrics["recon_sse"] < 0.7 * untrained.metrics["recon_sse"]
+    with pytest.raises(AekitError, match="steps_per_epoch"):
+        aekit.train("ae", LinesStream(), epochs=1, **settings)
