@@ -28,9 +28,12 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d %H:%M:%S")}
 
 
-def write_results(name: str, payload: dict) -> Path:
-    from aekit.io import write_json
+def write_results(name: str, payload: dict, merge: bool = False) -> Path:
+    """Write ``results/<name>.json``; with ``merge``, keep entries of an earlier run that this one lacks
+    (so a benchmark can be run in parts, e.g. ``--only ae`` then ``--only ae_tied``)."""
+    from aekit.io import read_json, write_json
 
     path = RESULTS / f"{name}.json"
-    write_json(path, {**payload, "machine": machine()})
+    earlier = read_json(path) if merge and path.exists() else {}
+    write_json(path, {**earlier, **payload, "machine": machine()})
     return path

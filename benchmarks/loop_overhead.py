@@ -32,7 +32,7 @@ def plain_loop(x: torch.Tensor, steps: int, batch_size: int, bf16: bool) -> floa
     order = torch.randperm(x.shape[0], generator=g)
     t0 = time.perf_counter()
     for i in range(steps):
-        idx = order[(i * batch_size) % (x.shape[0] - batch_size):][:batch_size]
+        idx = order[i * batch_size:(i + 1) * batch_size]
         xb = x[idx]
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             logits = model.decoder(model.encoder(xb))
@@ -49,6 +49,7 @@ def aekit_loop(x: torch.Tensor, steps: int, batch_size: int, bf16: bool) -> floa
     cfg = TrainConfig(epochs=1, batch_size=batch_size, steps_per_epoch=steps, progress=False,
                       precision="bf16-mixed" if bf16 else "32-true", accelerator="cpu")
     result = fit(model, ArrayDataset(x=x, name="random"), cfg)
+    assert result.history[-1]["step"] == steps, "the data must hold steps * batch_size examples"
     return steps * batch_size / result.train_seconds
 
 
@@ -57,12 +58,14 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=200)
     p.add_argument("--batch-size", type=int, default=256)
     args = p.parse_args()
-    x = torch.rand(20_000, 784, generator=torch.Generator().manual_seed(0))
+    x = torch.rand(args.steps * args.batch_size, 784, generator=torch.Generator().manual_seed(0))
     rows = []
     for bf16 in (False, True):
-        for _ in range(2):  # warm-up pass first; the second measurement is reported
-            plain = plain_loop(x, args.steps, args.batch_size, bf16)
-            ours = aekit_loop(x, args.steps, args.batch_size, bf16)
+        plain_loop(x, args.steps, args.batch_size, bf16)  # warm-up (allocator, kernels)
+        # Alternate the two so a busy moment of the machine hits both; report the best of three.
+        runs = [(plain_loop(x, args.steps, args.batch_size, bf16), aekit_loop(x, args.steps, args.batch_size, bf16))
+                for _ in range(3)]
+        plain, ours = max(r[0] for r in runs), max(r[1] for r in runs)
         rows.append({"precision": "bf16-mixed" if bf16 else "fp32", "plain_img_per_s": round(plain),
                      "aekit_img_per_s": round(ours), "aekit_vs_plain": round(ours / plain, 3)})
     print(format_table(rows))

@@ -160,3 +160,19 @@ def test_endless_stream_trains_for_steps_per_epoch():
     assert run.metrics["recon_sse"] < 0.7 * untrained.metrics["recon_sse"]
     with pytest.raises(AekitError, match="steps_per_epoch"):
         aekit.train("ae", LinesStream(), epochs=1, **settings)
+
+
+class AutocastSpy(DeepAutoEncoder):
+    seen: list
+
+    def phase_losses(self, x, phase):
+        self.seen.append(torch.is_autocast_enabled("cpu"))
+        return super().phase_losses(x, phase)
+
+
+@pytest.mark.parametrize("precision, expected", [("bf16-mixed", True), ("32-true", False)])
+def test_training_steps_run_under_the_requested_precision(precision, expected):
+    model = AutocastSpy(input_shape=12, latent_dim=3, hidden=[8])
+    model.seen = []
+    fit(model, toy_data(), TrainConfig(epochs=1, batch_size=64, precision=precision, progress=False))
+    assert model.seen and all(s == expected for s in model.seen)

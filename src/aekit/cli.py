@@ -134,7 +134,7 @@ def cmd_train(args) -> int:
     train_data, test_data = _load(args, "train"), _load(args, "test")
     run = train(model, train_data, test=test_data, out=out, resume=args.resume,
                 data_source=_source(args), **settings)
-    if run.path is not None:  # None in the other DDP processes: the first one reports
+    if run.is_main:  # under DDP only the first process reports
         _print_metrics(run.metrics, args.json)
         print(f"run saved to {out}", file=sys.stderr)
     return 0
@@ -220,7 +220,7 @@ def cmd_pretrain(args) -> int:
     run = pretrain_and_finetune(train_data, test_data, widths=args.widths, layer_epochs=args.layer_epochs,
                                 out=args.out, data_source=_source(args), noise=args.noise,
                                 noise_level=args.noise_level, **settings)
-    if run.path is not None or not args.out:  # with --out, only the first DDP process reports
+    if run.is_main:  # under DDP only the first process reports
         _print_metrics(run.metrics, args.json)
     return 0
 

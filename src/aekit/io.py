@@ -112,6 +112,7 @@ class Run:
     config: dict
     metrics: dict = field(default_factory=dict)
     path: Path | None = None
+    is_main: bool = True  # False in the other processes of a DDP run: they must not write or print
 
 
 def load_run(path: str | Path) -> Run:

@@ -96,8 +96,7 @@ def train(model: str | AutoEncoder, data, *, test=None, out: str | Path | None =
     if result.is_global_zero and evaluate and test is not None and not hasattr(test, "next_batch"):
         metrics.update(evaluate_model(model, test, train=None if hasattr(data, "next_batch") else data,
                                       batch_size=cfg.eval_batch_size))
-    # other DDP processes get no path: they must not write or print (the CLI checks it)
-    run = io.Run(model=model, config=run_config, metrics=metrics, path=out_path if result.is_global_zero else None)
+    run = io.Run(model=model, config=run_config, metrics=metrics, path=out_path, is_main=result.is_global_zero)
     if out_path is not None and result.is_global_zero:
         if resume:  # the run was continued with these settings (e.g. more epochs): its config says so
             io.write_json(out_path / io.CONFIG, run_config)

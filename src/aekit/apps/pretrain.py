@@ -20,7 +20,7 @@ def pretrain_and_finetune(train_data, test_data=None, *, widths, layer_epochs: i
     """Pretrain ``widths`` (after the input; the last is the code) layer by layer, then fine-tune.
 
     ``settings`` are the deep AE's hyperparameters and the fine-tuning settings; the layer-wise
-    phase uses the same settings with ``epochs=layer_epochs``. The shallow AEs have no normalisation
+    phase uses the same settings with ``epochs=layer_epochs`` (warm-up scaled alike). The shallow AEs have no normalisation
     layers; a deep AE with ``norm`` gets the pretrained linear layers and fresh norm layers between them.
     """
     given = widths
@@ -35,7 +35,9 @@ def pretrain_and_finetune(train_data, test_data=None, *, widths, layer_epochs: i
     hparams, train_values = split_settings("ae", settings)
     hparams.update(hidden=widths[:-1], latent_dim=widths[-1])
     cfg = make_train_config(train_values)
-    layer_cfg = make_train_config({**train_values, "epochs": int(layer_epochs)})
+    # Layer-wise phases are shorter: the same settings, with the warm-up scaled by the same factor.
+    layer_cfg = make_train_config({**train_values, "epochs": int(layer_epochs),
+                                   "warmup_epochs": cfg.warmup_epochs * int(layer_epochs) / cfg.epochs})
     torch.manual_seed(cfg.seed)
     model = build("ae", input_shape=list(train_data.item_shape), **hparams)
     model.check_input(train_data.x[:1])
@@ -47,7 +49,7 @@ def pretrain_and_finetune(train_data, test_data=None, *, widths, layer_epochs: i
     init_autoencoder(model, stack)
     run = train(model, train_data, test=test_data, out=out, config=cfg, data_source=data_source)
     run.metrics["pretrain_seconds"] = round(pretrain_seconds, 3)
-    if run.path is not None:
+    if run.path is not None and run.is_main:
         from aekit.io import METRICS, write_json
 
         write_json(run.path / METRICS, run.metrics)

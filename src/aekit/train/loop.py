@@ -154,7 +154,8 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
                                                  cfg.steps_per_epoch, fabric.device)):
                 for phase, opt, sch in zip(phases, optimizers, schedulers):
                     opt.zero_grad(set_to_none=True)
-                    losses = module.phase_losses(xb, phase)
+                    with fabric.autocast():  # Fabric autocasts only `forward` by itself on one device
+                        losses = module.phase_losses(xb, phase)
                     loss = sum(losses.values())
                     if not torch.isfinite(loss):
                         bad = [k for k, v in losses.items() if not torch.isfinite(v)]
