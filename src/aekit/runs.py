@@ -19,10 +19,7 @@ from aekit.registry import build, get
 from aekit.settings import make_train_config, split_settings
 from aekit.train import TrainConfig, fit
 from aekit.train.loop import launch
-
-
-def _closed_form(name: str) -> bool:
-    return get(name).closed_form
+from aekit.train.sources import is_stream
 
 
 def _data_description(data) -> dict[str, Any]:
@@ -44,7 +41,8 @@ def train(model: str | AutoEncoder, data, *, test=None, out: str | Path | None =
     if config is not None and train_values:
         cfg = make_train_config({**config.to_dict(), **train_values})
     out_path = Path(out) if out is not None else None
-    fabric = None if getattr(model, "closed_form", False) or _closed_form(name) else launch(cfg)
+    closed_form = (get(name) if isinstance(model, str) else model).closed_form
+    fabric = None if closed_form else launch(cfg)  # launched first: under DDP only process 0 may write
     is_zero = fabric is None or fabric.is_global_zero
     if out_path is not None and not resume and is_zero and (out_path / io.CONFIG).exists():
         raise AekitError(f"{out_path} already holds a run: choose another --out, delete it, or pass --resume")
@@ -55,9 +53,9 @@ def train(model: str | AutoEncoder, data, *, test=None, out: str | Path | None =
         model = build(name, **{"input_shape": list(item_shape), **hparams})
     elif hparams:
         raise AekitError("model settings apply to a model name, not to an already built model")
-    if not hasattr(data, "next_batch"):
+    if not is_stream(data):
         model.check_input(data.x[:1])
-        if min(cfg.batch_size, len(data)) < 2 and not model.closed_form and any(
+        if min(cfg.batch_size, len(data)) < 2 and not closed_form and any(
                 isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
             raise AekitError("batch normalisation needs at least 2 examples per batch: raise batch_size "
                              "(and use more than one example), or use norm 'layer' or none")
@@ -90,11 +88,12 @@ def train(model: str | AutoEncoder, data, *, test=None, out: str | Path | None =
                 for name in (io.CONFIG, io.LOG):
                     (out_path / name).unlink(missing_ok=True)
         raise
-    metrics: dict[str, Any] = {"train_seconds": round(result.train_seconds, 3), "epochs": cfg.epochs}
+    metrics: dict[str, Any] = {"train_seconds": round(result.train_seconds, 3),
+                               "epochs": None if closed_form else cfg.epochs}
     if result.history:
         metrics["final"] = {k: v for k, v in result.history[-1].items() if k.startswith(("train_", "val_"))}
-    if result.is_global_zero and evaluate and test is not None and not hasattr(test, "next_batch"):
-        metrics.update(evaluate_model(model, test, train=None if hasattr(data, "next_batch") else data,
+    if result.is_global_zero and evaluate and test is not None and not is_stream(test):
+        metrics.update(evaluate_model(model, test, train=None if is_stream(data) else data,
                                       batch_size=cfg.eval_batch_size))
     run = io.Run(model=model, config=run_config, metrics=metrics, path=out_path, is_main=result.is_global_zero)
     if out_path is not None and result.is_global_zero:
