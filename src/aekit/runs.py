@@ -18,7 +18,7 @@ from aekit.models.base import AutoEncoder
 from aekit.registry import build, get
 from aekit.settings import make_train_config, split_settings
 from aekit.train import TrainConfig, fit
-from aekit.train.loop import launch
+from aekit.train.loop import launched
 from aekit.train.sources import is_stream
 
 
@@ -42,63 +42,63 @@ def train(model: str | AutoEncoder, data, *, test=None, out: str | Path | None =
         cfg = make_train_config({**config.to_dict(), **train_values})
     out_path = Path(out) if out is not None else None
     closed_form = (get(name) if isinstance(model, str) else model).closed_form
-    fabric = None if closed_form else launch(cfg)  # launched first: under DDP only process 0 may write
-    is_zero = fabric is None or fabric.is_global_zero
-    if out_path is not None and not resume and is_zero and (out_path / io.CONFIG).exists():
-        raise AekitError(f"{out_path} already holds a run: choose another --out, delete it, or pass --resume")
+    with launched(cfg, enabled=not closed_form) as fabric:  # first: under DDP only process 0 may write
+        is_zero = fabric is None or fabric.is_global_zero
+        if out_path is not None and not resume and is_zero and (out_path / io.CONFIG).exists():
+            raise AekitError(f"{out_path} already holds a run: choose another --out, delete it, or pass --resume")
 
-    item_shape = tuple(data.item_shape)
-    if isinstance(model, str):
-        torch.manual_seed(cfg.seed)  # the weights' initialisation is part of the seeded run
-        model = build(name, **{"input_shape": list(item_shape), **hparams})
-    elif hparams:
-        raise AekitError("model settings apply to a model name, not to an already built model")
-    if not is_stream(data):
-        model.check_input(data.x[:1])
-        if min(cfg.batch_size, len(data)) < 2 and not closed_form and any(
-                isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-            raise AekitError("batch normalisation needs at least 2 examples per batch: raise batch_size "
-                             "(and use more than one example), or use norm 'layer' or none")
-    if test is not None:
-        model.check_input(test.x[:1])
+        item_shape = tuple(data.item_shape)
+        if isinstance(model, str):
+            torch.manual_seed(cfg.seed)  # the weights' initialisation is part of the seeded run
+            model = build(name, **{"input_shape": list(item_shape), **hparams})
+        elif hparams:
+            raise AekitError("model settings apply to a model name, not to an already built model")
+        if not is_stream(data):
+            model.check_input(data.x[:1])
+            if min(cfg.batch_size, len(data)) < 2 and not closed_form and any(
+                    isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+                raise AekitError("batch normalisation needs at least 2 examples per batch: raise batch_size "
+                                 "(and use more than one example), or use norm 'layer' or none")
+        if test is not None:
+            model.check_input(test.x[:1])
 
-    run_config = {"model": name, "hparams": model.hparams, "train": cfg.to_dict(),
-                  "data": {**_data_description(data), **({"source": data_source} if data_source else {})},
-                  "versions": io.versions()}
-    created = wrote_config = False
-    if out_path is not None:
-        if resume:
-            saved = io.read_json(out_path / io.CONFIG)
-            if saved.get("model") != name or saved.get("hparams") != model.hparams:
-                raise AekitError(f"--resume: {out_path} holds a {saved.get('model')!r} run with other settings; "
-                                 f"resume it with its own settings or choose another --out")
-        elif is_zero:
-            created = not out_path.exists()
-            io.write_json(out_path / io.CONFIG, run_config)
-            wrote_config = True
-    try:
-        result = fit(model, data, cfg, run_dir=out_path, val_data=test, resume=resume, on_epoch_end=on_epoch_end,
-                     fabric=fabric)
-    except BaseException:  # a user error, a crash or Ctrl-C in the first epoch
-        if wrote_config and out_path is not None and not (out_path / io.CHECKPOINT).exists():
-            # nothing worth keeping: no half-written run, and a folder that existed before is left as it was
-            if created:
-                shutil.rmtree(out_path, ignore_errors=True)
-            else:
-                for name in (io.CONFIG, io.LOG):
-                    (out_path / name).unlink(missing_ok=True)
-        raise
-    metrics: dict[str, Any] = {"train_seconds": round(result.train_seconds, 3),
-                               "epochs": None if closed_form else cfg.epochs}
-    if result.history:
-        metrics["final"] = {k: v for k, v in result.history[-1].items() if k.startswith(("train_", "val_"))}
-    if result.is_global_zero and evaluate and test is not None and not is_stream(test):
-        metrics.update(evaluate_model(model, test, train=None if is_stream(data) else data,
-                                      batch_size=cfg.eval_batch_size))
-    run = io.Run(model=model, config=run_config, metrics=metrics, path=out_path, is_main=result.is_global_zero)
-    if out_path is not None and result.is_global_zero:
-        if resume:  # the run was continued with these settings (e.g. more epochs): its config says so
-            io.write_json(out_path / io.CONFIG, run_config)
-        io.save_model(out_path, model)
-        io.write_json(out_path / io.METRICS, metrics)
-    return run
+        run_config = {"model": name, "hparams": model.hparams, "train": cfg.to_dict(),
+                      "data": {**_data_description(data), **({"source": data_source} if data_source else {})},
+                      "versions": io.versions()}
+        created = wrote_config = False
+        if out_path is not None:
+            if resume:
+                saved = io.read_json(out_path / io.CONFIG)
+                if saved.get("model") != name or saved.get("hparams") != model.hparams:
+                    raise AekitError(f"--resume: {out_path} holds a {saved.get('model')!r} run with other settings; "
+                                     f"resume it with its own settings or choose another --out")
+            elif is_zero:
+                created = not out_path.exists()
+                io.write_json(out_path / io.CONFIG, run_config)
+                wrote_config = True
+        try:
+            result = fit(model, data, cfg, run_dir=out_path, val_data=test, resume=resume, on_epoch_end=on_epoch_end,
+                         fabric=fabric)
+        except BaseException:  # a user error, a crash or Ctrl-C in the first epoch
+            if wrote_config and out_path is not None and not (out_path / io.CHECKPOINT).exists():
+                # nothing worth keeping: no half-written run, and a folder that existed before is left as it was
+                if created:
+                    shutil.rmtree(out_path, ignore_errors=True)
+                else:
+                    for name in (io.CONFIG, io.LOG):
+                        (out_path / name).unlink(missing_ok=True)
+            raise
+        metrics: dict[str, Any] = {"train_seconds": round(result.train_seconds, 3),
+                                   "epochs": None if closed_form else cfg.epochs}
+        if result.history:
+            metrics["final"] = {k: v for k, v in result.history[-1].items() if k.startswith(("train_", "val_"))}
+        if result.is_global_zero and evaluate and test is not None and not is_stream(test):
+            metrics.update(evaluate_model(model, test, train=None if is_stream(data) else data,
+                                          batch_size=cfg.eval_batch_size))
+        run = io.Run(model=model, config=run_config, metrics=metrics, path=out_path, is_main=result.is_global_zero)
+        if out_path is not None and result.is_global_zero:
+            if resume:  # the run was continued with these settings (e.g. more epochs): its config says so
+                io.write_json(out_path / io.CONFIG, run_config)
+            io.save_model(out_path, model)
+            io.write_json(out_path / io.METRICS, metrics)
+        return run

@@ -7,11 +7,12 @@ state, the RNG state and the epoch; batch order is a function of (seed, epoch) o
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from lightning_fabric import Fabric
@@ -79,6 +80,25 @@ def launch(cfg: TrainConfig) -> Fabric:
                          f"strategy={cfg.strategy!r}, precision={cfg.precision!r}: {' '.join(str(e).split())}") from None
     fabric.launch()
     return fabric
+
+
+@contextlib.contextmanager
+def launched(cfg: TrainConfig, enabled: bool = True) -> Iterator[Fabric | None]:
+    """``launch(cfg)`` for the length of a ``with`` block, then end a multi-process run cleanly.
+
+    Without the clean end a process can exit while gloo's threads still run, and the C++ runtime aborts
+    it ("terminate called without an active exception") although training succeeded. The barrier is
+    skipped on an error, where the other processes may never reach it.
+    """
+    fabric = launch(cfg) if enabled else None
+    multi = fabric is not None and fabric.world_size > 1
+    try:
+        yield fabric
+        if multi:
+            fabric.barrier()
+    finally:
+        if multi and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
 
 def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | None = None, val_data=None,
