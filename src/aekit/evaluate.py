@@ -22,6 +22,11 @@ def evaluate_model(model, test, train=None, batch_size: int = 2048) -> dict[str,
             z_train = inference.encode(model, train.x, batch_size).flatten(1)
             metrics["probe_accuracy"] = probe_accuracy(z_train, train.y, z_test, test.y)
         metrics.update(cluster_scores(z_test, test.y))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        metrics.update(model.code_metrics(test.x))  # e.g. a codebook's usage over the whole test set
+    model.train(was_training)
     return {k: float(v) for k, v in metrics.items()}
 
 

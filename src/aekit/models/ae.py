@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from aekit import losses as L
 from aekit.errors import AekitError
 from aekit.models.base import AutoEncoder, Output
-from aekit.nn.mlp import MLP, TiedMLP
+from aekit.nn.backbones import build_decoder, build_encoder
 from aekit.registry import register
 
 
@@ -26,7 +26,14 @@ class DeepAutoEncoder(AutoEncoder):
     the decoder use the transposed encoder weights. ``loss`` is ``bce`` for inputs in [0, 1] (the
     decoder then ends in a sigmoid) or ``sse``/``mse`` for real-valued inputs (linear output).
     With ``hidden=()``, ``activation`` irrelevant and ``loss="sse"`` it is a linear AE, which reaches PCA.
+
+    ``backbone`` picks the network (``nn/backbones.py``): ``mlp`` (the arguments above), ``conv`` or
+    ``acai`` (ACAI's conv net), with their own settings in ``backbone_options`` (e.g.
+    ``{"depth": 16, "scales": 4}``). Every model built on this class (the variants below, VAE, AAE,
+    ACAI, VQ-VAE, one-hot and binary codes) takes the same two arguments.
     """
+
+    code_heads: int = 1  # blocks of latent_dim numbers the encoder outputs (2 for a VAE: mean, log-variance)
 
     def __init__(
         self,
@@ -39,16 +46,17 @@ class DeepAutoEncoder(AutoEncoder):
         loss: str = "bce",
         output: str | None = None,
         code_activation: str | None = None,
+        backbone: str = "mlp",
+        backbone_options: dict | None = None,
     ):
         super().__init__()
-        self._set_input_shape(input_shape)
+        shape = self._set_input_shape(input_shape)
         self._set_reconstruction(loss, output)
-        widths = [self.input_dim, *[int(h) for h in hidden], self._set_latent_dim(latent_dim)]
-        self.encoder = MLP(widths, act=activation, norm_name=norm, last_act=code_activation)
-        if tied:
-            self.decoder = TiedMLP(self.encoder, act=activation, norm_name=norm)
-        else:
-            self.decoder = MLP(widths[::-1], act=activation, norm_name=norm)
+        self.latent_dim = self._set_latent_dim(latent_dim)
+        net = dict(hidden=hidden, activation=activation, norm=norm, options=backbone_options)
+        self.encoder = build_encoder(backbone, shape, self.latent_dim, heads=self.code_heads,
+                                     code_activation=code_activation, **net)
+        self.decoder = build_decoder(backbone, shape, self.latent_dim, tied_to=self.encoder if tied else None, **net)
 
     # ---- hooks the variants override --------------------------------------------------------
     def _corrupt(self, x: torch.Tensor) -> torch.Tensor:
@@ -62,10 +70,10 @@ class DeepAutoEncoder(AutoEncoder):
 
     # ---- the contract -------------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x.reshape(x.shape[0], -1))  # (B, D) -> (B, K)
+        return self.encoder(x)  # (B, *input_shape) -> (B, K)
 
     def _decode_raw(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z)  # (B, D): logits for bce
+        return self.decoder(z)  # (B, D) or (B, *input_shape): logits for bce
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.output_act(self._decode_raw(z)).reshape(z.shape[0], *self.input_shape)

@@ -162,6 +162,22 @@ class AutoEncoder(nn.Module):
         """Loss terms minimised in ``phase``; the default is the ``forward`` losses."""
         return self(x).losses
 
+    def set_progress(self, fraction: float) -> None:
+        """Called by the loop before every step with the fraction of training done, in [0, 1].
+
+        Schedules that belong to the model (a VAE's KL warm-up, a Gumbel temperature) read it here; it is
+        derived from the step count, so a resumed run continues the schedule exactly.
+        """
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """``n`` codes drawn from the model's prior, ready for ``decode`` (VAE, AAE, VQ-VAE have one)."""
+        raise AekitError(f"model {self.name!r} has no prior to sample from: generate with a vae, aae or vqvae "
+                         f"run, or decode codes of your own (aekit interpolate, aekit.decode)")
+
+    def code_metrics(self, x: torch.Tensor) -> dict[str, float]:
+        """Extra numbers about the codes of ``x`` for ``aekit evaluate`` (e.g. codebook usage); none by default."""
+        return {}
+
     def fit_closed_form(self, x: torch.Tensor) -> None:
         raise NotImplementedError(f"model {self.name!r} is trained by gradient descent")
 

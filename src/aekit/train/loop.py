@@ -172,6 +172,7 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
             bar = _progress(cfg, fabric, steps, epoch)
             for i, xb in enumerate(epoch_batches(data, x, epoch, cfg.batch_size, cfg.seed, rank, world,
                                                  cfg.steps_per_epoch, fabric.device)):
+                model.set_progress(step / total)
                 for phase, opt, sch in zip(phases, optimizers, schedulers):
                     opt.zero_grad(set_to_none=True)
                     with fabric.autocast():  # Fabric autocasts only `forward` by itself on one device
