@@ -3,6 +3,8 @@
 ``recon_sse`` is Hinton & Salakhutdinov's figure: per-example sum of squared errors, inputs in [0, 1].
 ``probe_accuracy`` fits a logistic regression on training codes and tests it on test codes;
 ``cluster_accuracy``/``cluster_nmi`` run k-means on the test codes (Hungarian matching to labels).
+On ACAI's synthetic ``lines`` data, ``lines_mean_distance`` (x10^-3) and ``lines_smoothness`` are the
+interpolation scores of :func:`aekit.eval.lines.evaluate_lines_model` (256 pairs x 16 steps).
 """
 from __future__ import annotations
 
@@ -27,7 +29,23 @@ def evaluate_model(model, test, train=None, batch_size: int = 2048) -> dict[str,
     with torch.no_grad():
         metrics.update(model.code_metrics(test.x))  # e.g. a codebook's usage over the whole test set
     model.train(was_training)
+    metrics.update(_lines_metrics(model, test, batch_size))
     return {k: float(v) for k, v in metrics.items()}
+
+
+def _lines_metrics(model, test, batch_size: int) -> dict[str, float]:
+    """ACAI's interpolation scores when ``test`` is the synthetic ``lines`` dataset at its native 32x32."""
+    from aekit.data.lines import SIZE
+
+    is_lines = (getattr(test, "name", None) == "lines" and str(getattr(test, "source", "")).startswith("synthetic")
+                and tuple(test.x.shape[1:]) == (1, SIZE, SIZE))  # a user's file called "lines" is not
+    if not is_lines:
+        return {}
+    from aekit.eval.lines import evaluate_lines_model
+
+    # the lines are rendered in [-1, 1]; "raw" keeps that range, "01" maps it to [0, 1]
+    scores = evaluate_lines_model(model, value_range="01" if test.scale == "01" else "pm1", batch_size=batch_size)
+    return {"lines_mean_distance": scores["mean_distance_x1e3"], "lines_smoothness": scores["smoothness"]}
 
 
 def _data_range(x: torch.Tensor) -> float:

@@ -41,8 +41,9 @@ def train(model: str | AutoEncoder, data, *, test=None, out: str | Path | None =
     if config is not None and train_values:
         cfg = make_train_config({**config.to_dict(), **train_values})
     out_path = Path(out) if out is not None else None
-    closed_form = (get(name) if isinstance(model, str) else model).closed_form
-    with launched(cfg, enabled=not closed_form) as fabric:  # first: under DDP only process 0 may write
+    model_class = get(name) if isinstance(model, str) else model
+    closed_form = model_class.closed_form
+    with launched(cfg, enabled=not closed_form, phases=len(model_class.phases)) as fabric:  # first: under DDP only process 0 may write
         is_zero = fabric is None or fabric.is_global_zero
         if out_path is not None and not resume and is_zero and (out_path / io.CONFIG).exists():
             raise AekitError(f"{out_path} already holds a run: choose another --out, delete it, or pass --resume")

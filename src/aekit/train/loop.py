@@ -70,10 +70,19 @@ def _evaluate(module, x: torch.Tensor, batch_size: int) -> dict[str, float]:
     return {k: v / x.shape[0] for k, v in sums.items()}
 
 
-def launch(cfg: TrainConfig) -> Fabric:
-    """Start Fabric (under DDP this starts the other processes, which re-run the command up to here)."""
+def launch(cfg: TrainConfig, phases: int = 1) -> Fabric:
+    """Start Fabric (under DDP this starts the other processes, which re-run the command up to here).
+
+    A model with several ``phases`` leaves some parameters without gradients in each phase (the critic's
+    in the autoencoder's step, and the other way round), which DDP must be told to expect.
+    """
+    strategy: object = cfg.strategy
+    if cfg.strategy == "ddp" and phases > 1:
+        from lightning_fabric.strategies import DDPStrategy
+
+        strategy = DDPStrategy(find_unused_parameters=True)
     try:
-        fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, strategy=cfg.strategy,
+        fabric = Fabric(accelerator=cfg.accelerator, devices=cfg.devices, strategy=strategy,
                         precision=cfg.precision)
     except (ValueError, RuntimeError) as e:  # Lightning's word on a bad accelerator/strategy/precision
         raise AekitError(f"cannot train with accelerator={cfg.accelerator!r}, devices={cfg.devices}, "
@@ -83,14 +92,14 @@ def launch(cfg: TrainConfig) -> Fabric:
 
 
 @contextlib.contextmanager
-def launched(cfg: TrainConfig, enabled: bool = True) -> Iterator[Fabric | None]:
+def launched(cfg: TrainConfig, enabled: bool = True, phases: int = 1) -> Iterator[Fabric | None]:
     """``launch(cfg)`` for the length of a ``with`` block, then end a multi-process run cleanly.
 
     Without the clean end a process can exit while gloo's threads still run, and the C++ runtime aborts
     it ("terminate called without an active exception") although training succeeded. The barrier is
     skipped on an error, where the other processes may never reach it.
     """
-    fabric = launch(cfg) if enabled else None
+    fabric = launch(cfg, phases) if enabled else None
     multi = fabric is not None and fabric.world_size > 1
     try:
         yield fabric
@@ -119,7 +128,7 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
         model.fit_closed_form(data.x)
         return FitResult(train_seconds=time.perf_counter() - t0, epochs_done=1)
 
-    fabric = fabric or launch(cfg)
+    fabric = fabric or launch(cfg, len(model.phases))
     rank, world = fabric.global_rank, fabric.world_size
     writes = fabric.is_global_zero and run_dir is not None
 

@@ -1,0 +1,99 @@
+"""ACAI (Berthelot et al., ICLR 2019), Tables 2 and 3: what the codes are worth downstream.
+
+For each of the seven autoencoders of Table 1, on the same network (ACAI's conv encoder/decoder, depth 16
+as the official MNIST runs; 3 scales, so a 4x4 map of 2 or 16 channels = 32-d or 256-d codes), trained
+on [-1, 1] images (MNIST padded to 32x32; the CIFAR-10 PNGs of ../shared/data, 20k train / 10k test):
+
+- single-layer classifier: a linear softmax classifier on the frozen test codes, fitted on training codes
+  (aekit.eval.probe_accuracy: standardised logistic regression);
+- clustering: k-means with 10 clusters on PCA-whitened test codes, accuracy after Hungarian matching
+  (aekit.eval.cluster_scores).
+
+Published (approximate, ANCHORS.md): ACAI MNIST probe 98.25% (32-d) / 99.00% (256-d), clustering 94.4% /
+96.2%. The paper trains for 2^24 images; ``--epochs`` sets our budget and the table records it.
+
+    python benchmarks/acai_downstream.py                                   # everything (hours on a CPU)
+    python benchmarks/acai_downstream.py --tasks mnist32 --models ACAI,Baseline --epochs 5
+"""
+from __future__ import annotations
+
+import argparse
+import time
+
+from _common import RESULTS, shared_data_dir, write_results
+
+import aekit
+from aekit.eval import format_table
+from aekit.evaluate import evaluate_model
+from aekit.io import read_json
+
+# label -> (model, settings), the same baselines as benchmarks/acai_lines.py
+from acai_lines import MODELS  # noqa: E402  (benchmarks/ is the script's own directory)
+
+PUBLISHED = {("ACAI", "mnist32"): (98.25, 94.4), ("ACAI", "mnist256"): (99.00, 96.2)}
+TASKS = {  # name -> (dataset, latent channels at 4x4, train limit, test limit)
+    "mnist32": ("mnist", 32, None, None),
+    "mnist256": ("mnist", 256, None, None),
+    "cifar256": ("cifar10-images", 256, 20_000, 10_000),
+}
+
+
+def load(task: str, root, limit: int | None):
+    dataset, _, train_limit, test_limit = TASKS[task]
+    train_limit, test_limit = limit or train_limit, limit or test_limit
+    if dataset == "mnist":
+        options = dict(data_dir=root, scale="pm1", pad=32)
+        return (aekit.data.load("mnist", split="train", limit=train_limit, **options),
+                aekit.data.load("mnist", split="test", limit=test_limit, **options))
+    folder = root / "cifar10-images" / "cifar10-images.tar"
+    return (aekit.data.load(str(folder), split="train", scale="pm1", limit=train_limit),
+            aekit.data.load(str(folder), split="test", scale="pm1", limit=test_limit))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--tasks", default=",".join(TASKS))
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--depth", type=int, default=16)
+    p.add_argument("--precision", default="bf16-mixed")
+    p.add_argument("--limit", type=int, default=None, help="use only this many train and test images (a quick check)")
+    args = p.parse_args()
+    root = shared_data_dir()
+    path = RESULTS / "acai_downstream.json"
+    results = read_json(path).get("runs", {}) if path.exists() else {}
+    rows = []
+    for task in args.tasks.split(","):
+        train, test = load(task, root, args.limit)
+        latent_dim = TASKS[task][1]
+        for label in args.models.split(","):
+            name, extra = MODELS[label]
+            settings = {**extra}
+            tr, te = train, test
+            if settings.get("loss") == "bce":  # the Bernoulli VAE sees [0, 1] images
+                tr, te = (aekit.data.ArrayDataset(x=(d.x + 1) / 2, y=d.y, name=d.name, scale="01") for d in (train, test))
+            t0 = time.perf_counter()
+            run = aekit.train(name, tr, latent_dim=latent_dim, backbone="acai", loss=settings.pop("loss", "mse"),
+                              backbone_options={"depth": args.depth, "scales": 3}, **settings, epochs=args.epochs,
+                              batch_size=args.batch_size, lr=args.lr, precision=args.precision, eval_every=0,
+                              progress=False, evaluate=False)
+            seconds = time.perf_counter() - t0
+            scores = evaluate_model(run.model, te, train=tr)
+            entry = {"probe_accuracy": scores["probe_accuracy"], "cluster_accuracy": scores["cluster_accuracy"],
+                     "recon_mse": scores["recon_mse"], "epochs": args.epochs, "train_images": len(tr) * args.epochs,
+                     "train_seconds": round(seconds, 1), "published": PUBLISHED.get((label, task))}
+            results[f"{task}/{label}"] = entry
+            pub = PUBLISHED.get((label, task), (None, None))
+            rows.append({"task": task, "model": label, "probe %": 100 * entry["probe_accuracy"], "paper probe": pub[0],
+                         "cluster %": 100 * entry["cluster_accuracy"], "paper cluster": pub[1],
+                         "images": entry["train_images"], "min": seconds / 60})
+            print(rows[-1], flush=True)
+            write_results("acai_downstream", {"runs": results, "paper_images": 1 << 24, "lr": args.lr,
+                                              "batch_size": args.batch_size, "depth": args.depth})
+    print(format_table(rows))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,126 @@
+"""ACAI (Berthelot et al., ICLR 2019), Table 1: interpolation on the synthetic lines, seven autoencoders.
+
+Every model is the same network (ACAI's conv encoder/decoder, depth 16, 4 scales, a 2x2x16 = 64-d
+code, as the official runs/*.sh use for lines32), trained with Adam on [-1, 1] lines with MSE (the VAE:
+a Bernoulli decoder on [0, 1], as the official vae.py), batch 64. Scored by aekit.eval.lines: 256
+interpolations of 16 steps between random lines, Mean Distance (x10^-3) and Smoothness; lower is better.
+
+The paper trains on 2^24 images per model. A CPU cannot: ``--images`` sets the budget per run (default
+2^18), and the table says how many were seen, so the gap is on the record.
+
+    python benchmarks/acai_lines.py                               # 7 models x 3 seeds
+    python benchmarks/acai_lines.py --models ACAI,Baseline --seeds 1 --images 65536
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import torch
+from _common import RESULTS, write_results
+
+import aekit
+from aekit.data.dataset import ArrayDataset
+from aekit.eval import format_table
+from aekit.eval.lines import evaluate_lines_model
+from aekit.io import read_json
+
+PUBLISHED = {  # Table 1 of the paper, as recalled in ANCHORS.md (approximate): (Mean Distance x1e3, Smoothness)
+    "Baseline": (6.88, 0.44), "Dropout": (2.85, 0.74), "Denoising": (4.21, 0.66), "VAE": (1.21, 0.49),
+    "AAE": (3.26, 0.14), "VQ-VAE": (5.41, 0.77), "ACAI": (0.24, 0.10),
+}
+NETWORK = dict(latent_dim=64, backbone="acai", backbone_options={"depth": 16, "scales": 4}, loss="mse")
+MODELS = {  # label -> (registered model, its settings beyond NETWORK): the official baselines' flags
+    "Baseline": ("ae", {}),
+    "Dropout": ("dropout", {"p": 0.5}),  # dropout.py: keep probability 0.5 on the code
+    "Denoising": ("denoising", {"noise": "gaussian", "noise_level": 1.0}),  # denoising.py: noise 1.0
+    "VAE": ("vae", {"loss": "bce"}),  # vae.py: Bernoulli likelihood on (x + 1) / 2
+    "AAE": ("aae", {"disc_hidden": [100, 100]}),  # aae.py: discriminator 100-100 on codes, N(0, I) prior
+    "VQ-VAE": ("vqvae", {}),
+    "ACAI": ("acai", {"adv_weight": 0.5, "reg": 0.2}),  # acai.py
+}
+
+
+def run_one(label: str, seed: int, train: ArrayDataset, args) -> dict:
+    name, extra = MODELS[label]
+    data = train
+    value_range = (-1, 1)
+    if extra.get("loss") == "bce":  # a Bernoulli decoder needs targets in [0, 1]
+        data = ArrayDataset(x=(train.x + 1) / 2, y=train.y, name=train.name, scale="01")
+        value_range = (0, 1)
+    steps = max(1, args.images // args.batch_size)
+    epochs = max(1, round(steps * args.batch_size / len(data)))
+    torch.manual_seed(seed)
+    model = aekit.build(name, input_shape=list(data.item_shape), **{**NETWORK, **extra})
+    curve = []  # (images seen, Mean Distance, Smoothness) after every pass: how many images a CPU needs
+    scoring = [0.0]
+
+    def score(row: dict) -> None:
+        t = time.perf_counter()
+        s = evaluate_lines_model(model, value_range=value_range, seed=1000 + seed)
+        curve.append([row["epoch"] * len(data), s["mean_distance_x1e3"], s["smoothness"]])
+        scoring[0] += time.perf_counter() - t
+
+    t0 = time.perf_counter()
+    aekit.train(model, data, epochs=epochs, batch_size=args.batch_size, lr=args.lr, precision=args.precision,
+                seed=seed, progress=args.progress, eval_every=0, evaluate=False, on_epoch_end=score)
+    seconds = time.perf_counter() - t0 - scoring[0]  # training only
+    _, md, sm = curve[-1]
+    return {"seed": seed, "mean_distance_x1e3": md, "smoothness": sm, "images_seen": epochs * len(data),
+            "train_seconds": round(seconds, 1), "curve": curve}
+
+
+def summarise(runs: list[dict], key: str) -> tuple[float, float]:
+    values = [r[key] for r in runs]
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ", ".join(MODELS))
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--images", type=int, default=1 << 18, help="training images per run (the paper: 2^24)")
+    p.add_argument("--train-size", type=int, default=1 << 16, help="distinct lines rendered for training")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--precision", default="bf16-mixed")
+    p.add_argument("--progress", action="store_true")
+    args = p.parse_args()
+    labels = [m for m in args.models.split(",") if m]
+    unknown = [m for m in labels if m not in MODELS]
+    if unknown:
+        raise SystemExit(f"unknown model(s) {unknown}: choose from {', '.join(MODELS)}")
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    train = aekit.data.load("lines", split="train", limit=args.train_size, scale="pm1")
+
+    results, rows = {}, []
+    for label in labels:
+        runs = []
+        for seed in range(args.seeds):
+            runs.append(run_one(label, seed, train, args))
+            print(label, runs[-1], flush=True)
+        md, md_sd = summarise(runs, "mean_distance_x1e3")
+        sm, sm_sd = summarise(runs, "smoothness")
+        results[label] = {"mean_distance_x1e3": [md, md_sd], "smoothness": [sm, sm_sd], "runs": runs,
+                          "published": PUBLISHED[label], "model": MODELS[label][0], "settings": MODELS[label][1]}
+        pub_md, pub_sm = PUBLISHED[label]
+        rows.append({"model": label, "Mean Distance x1e3": f"{md:.2f} ± {md_sd:.2f}", "paper MD": pub_md,
+                     "Smoothness": f"{sm:.3f} ± {sm_sd:.3f}", "paper Sm": pub_sm,
+                     "images/run": runs[0]["images_seen"],
+                     "min/run": statistics.fmean(r["train_seconds"] for r in runs) / 60})
+        earlier = read_json(RESULTS / "acai_lines.json").get("models", {}) if (RESULTS / "acai_lines.json").exists() else {}
+        write_results("acai_lines", {"network": NETWORK, "lr": args.lr, "batch_size": args.batch_size,
+                                     "precision": args.precision, "train_size": args.train_size,
+                                     "paper_images": 1 << 24, "models": {**earlier, **results}})
+    print(format_table(rows))
+    finite = {k: v for k, v in results.items() if all(math.isfinite(x) for x in v["mean_distance_x1e3"])}
+    if "ACAI" in finite and len(finite) > 1:
+        best_md = min(finite, key=lambda k: finite[k]["mean_distance_x1e3"][0])
+        best_sm = min(finite, key=lambda k: finite[k]["smoothness"][0])
+        print(f"best Mean Distance: {best_md}; best Smoothness: {best_sm}")
+
+
+if __name__ == "__main__":
+    main()
