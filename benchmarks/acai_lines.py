@@ -84,7 +84,7 @@ def main() -> None:
     p.add_argument("--images", type=int, default=1 << 18, help="training images per run (the paper: 2^24)")
     p.add_argument("--train-size", type=int, default=1 << 16, help="distinct lines rendered for training")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--lr", type=float, default=1e-4)
+    p.add_argument("--lr", type=float, default=5e-4, help="the paper: 1e-4 over 2^24 images; 5e-4 converges faster on a CPU budget")
     p.add_argument("--precision", default="bf16-mixed")
     p.add_argument("--progress", action="store_true")
     args = p.parse_args()

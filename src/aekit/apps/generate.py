@@ -29,7 +29,6 @@ from aekit import inference
 from aekit.errors import AekitError
 
 METHODS = ("linear", "slerp")
-GRID_QUANTILES = (0.05, 0.95)  # prior models: Gaussian quantiles at these probabilities span the grid
 GRID_PERCENTILES = (2.0, 98.0)  # other models: these percentiles of the data's codes span it
 _PARALLEL = 1e-6  # below this sin(angle) between two codes slerp is ill-defined: it falls back to linear
 
@@ -150,33 +149,32 @@ def check_2d_code(model) -> None:
                          f"{k}-d codes (latent_shape {tuple(model.latent_shape)}): train one with --latent-dim 2")
 
 
+PRIOR_SAMPLES = 10_000  # prior samples whose percentiles span a grid
+
+
 def grid_codes(model, size: int = 15, codes: torch.Tensor | None = None) -> torch.Tensor:
     """``size * size`` evenly spaced 2-d codes ``(size*size, 2)``, row by row: columns go along the first
     code axis (left to right, increasing), rows along the second (top to bottom, decreasing, as on a plot).
 
-    A model with a prior spans Gaussian quantiles (``scipy.stats.norm.ppf(linspace(0.05, 0.95, size))``)
-    on both axes; otherwise ``codes`` (codes of data, ``(N, 2)``) are required and each axis spans their
-    2nd..98th percentiles.
+    Each axis spans the 2nd..98th percentiles of codes: of 10,000 samples of the model's prior when it
+    has one (a Gaussian, a mixture, a VQ codebook: whatever the prior is), else of ``codes`` (codes of
+    data, ``(N, 2)``, required then).
     """
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or int(size) < 2:
         raise AekitError(f"the grid needs at least 2 x 2 codes, got size {size!r}")
     size = int(size)
     check_2d_code(model)
     if has_prior(model):
-        from scipy.stats import norm
-
-        axis = torch.from_numpy(norm.ppf(np.linspace(*GRID_QUANTILES, size))).float()
-        x_axis, y_axis = axis, axis
-    else:
-        if codes is None:
-            raise AekitError("the model has no prior: pass codes of data to span the grid (codes=...)")
-        c = codes.reshape(codes.shape[0], -1).double().cpu()  # (N, 2)
-        if c.shape[1] != 2 or c.shape[0] < 1:
-            raise AekitError(f"codes of shape {tuple(codes.shape)} do not span a 2-d grid: pass (N, 2) codes")
-        lo = torch.quantile(c, GRID_PERCENTILES[0] / 100, dim=0)
-        hi = torch.quantile(c, GRID_PERCENTILES[1] / 100, dim=0)
-        x_axis = torch.linspace(float(lo[0]), float(hi[0]), size)
-        y_axis = torch.linspace(float(lo[1]), float(hi[1]), size)
+        codes = model.sample_prior(PRIOR_SAMPLES, generator=torch.Generator().manual_seed(0))
+    if codes is None:
+        raise AekitError("the model has no prior: pass codes of data to span the grid (codes=...)")
+    c = codes.reshape(codes.shape[0], -1).double().cpu()  # (N, 2)
+    if c.shape[1] != 2 or c.shape[0] < 1:
+        raise AekitError(f"codes of shape {tuple(codes.shape)} do not span a 2-d grid: pass (N, 2) codes")
+    lo = torch.quantile(c, GRID_PERCENTILES[0] / 100, dim=0)
+    hi = torch.quantile(c, GRID_PERCENTILES[1] / 100, dim=0)
+    x_axis = torch.linspace(float(lo[0]), float(hi[0]), size)
+    y_axis = torch.linspace(float(lo[1]), float(hi[1]), size)
     rows, cols = torch.meshgrid(y_axis.flip(0), x_axis, indexing="ij")  # (G, G) each; top row = largest z2
     return torch.stack([cols, rows], dim=-1).reshape(size * size, 2)
 

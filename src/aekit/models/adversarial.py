@@ -28,10 +28,7 @@ class _TwoPlayer(DeepAutoEncoder):
     critic: nn.Module
 
     def phase_parameters(self, phase: str) -> Iterable[nn.Parameter]:
-        critic = {id(p) for p in self.critic.parameters()}
-        if phase == "critic":
-            return list(self.critic.parameters())
-        return [p for p in self.parameters() if id(p) not in critic]
+        return self.split_parameters(self.critic, inside=phase == "critic")
 
     def phase_losses(self, x: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
         return self.critic_losses(x) if phase == "critic" else self(x).losses

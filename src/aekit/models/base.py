@@ -158,6 +158,13 @@ class AutoEncoder(nn.Module):
         """Parameters the optimiser of ``phase`` updates; single-player models use all of them."""
         return self.parameters()
 
+    def split_parameters(self, part: nn.Module, inside: bool) -> list[nn.Parameter]:
+        """The parameters of sub-module ``part`` (``inside``) or all the others: the usual two-phase split."""
+        if inside:
+            return list(part.parameters())
+        own = {id(p) for p in part.parameters()}
+        return [p for p in self.parameters() if id(p) not in own]
+
     def phase_losses(self, x: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
         """Loss terms minimised in ``phase``; the default is the ``forward`` losses."""
         return self(x).losses

@@ -247,10 +247,7 @@ class VQVAE(_DiscreteAutoEncoder):
         return super().decode(z)
 
     def phase_parameters(self, phase: str) -> Iterable[nn.Parameter]:
-        prior = {id(p) for p in self.prior.parameters()}
-        if phase == "prior":
-            return list(self.prior.parameters())
-        return [p for p in self.parameters() if id(p) not in prior]
+        return self.split_parameters(self.prior, inside=phase == "prior")
 
     def phase_losses(self, x: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
         if phase == "prior":
