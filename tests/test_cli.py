@@ -551,3 +551,15 @@ def test_ddp_train_reports_once(tmp_path):
     with open(out / "log.csv") as f:
         assert len(list(csv.DictReader(f))) == 2
     aekit.load(out)
+
+
+def test_set_reads_lists_and_mappings():
+    from aekit.errors import AekitError
+    from aekit.settings import parse_assignments
+
+    got = parse_assignments(["hidden=[64,32]", "widths=8,4", "backbone_options={depth: 16, scales: 4}",
+                             'opts={"a": 1}', "lr=1e-3", "norm=none", "tied=true"])
+    assert got == {"hidden": [64, 32], "widths": [8, 4], "backbone_options": {"depth": 16, "scales": 4},
+                   "opts": {"a": 1}, "lr": 1e-3, "norm": None, "tied": True}
+    with pytest.raises(AekitError, match="mapping"):
+        parse_assignments(["backbone_options={depth: [}"])

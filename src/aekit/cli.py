@@ -150,8 +150,8 @@ def _refuse_existing_run(out: Path) -> None:
 
 def _print_metrics(metrics: dict, as_json: bool) -> None:
     flat = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
-    if as_json:
-        print(json.dumps(flat))
+    if as_json:  # strict JSON: an undefined score (NaN) is null
+        print(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in flat.items()}))
     else:
         for k, v in flat.items():
             print(f"{k:18s} {v:.5g}" if isinstance(v, float) else f"{k:18s} {v}")

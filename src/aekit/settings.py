@@ -14,7 +14,8 @@ from aekit.train.config import TrainConfig
 
 
 def parse_value(text: str) -> Any:
-    """``1e-3`` -> 0.001, ``[1000,500]`` -> list, ``none`` -> None, ``true`` -> True, else the string."""
+    """``1e-3`` -> 0.001, ``[1000,500]`` -> list, ``{depth: 16}`` -> dict, ``none`` -> None, ``true`` -> True,
+    else the string."""
     if text.strip().lower() in ("none", "null"):
         return None
     try:
@@ -23,6 +24,14 @@ def parse_value(text: str) -> Any:
         pass
     if text.strip().lower() in ("true", "false"):
         return text.strip().lower() == "true"
+    if text.strip().startswith(("{", "[")):  # YAML flow style: {depth: 16, scales: 4}
+        import yaml
+
+        try:
+            return yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise AekitError(f"cannot read {text!r}: write a mapping as {{depth: 16, scales: 4}} "
+                             f"or JSON") from None
     if "," in text:  # 1000,500,250 -> a list of widths
         return [parse_value(t) for t in text.split(",") if t.strip()]
     return text
