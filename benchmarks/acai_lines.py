@@ -73,8 +73,25 @@ def run_one(label: str, seed: int, train: ArrayDataset, args) -> dict:
 
 
 def summarise(runs: list[dict], key: str) -> tuple[float, float]:
-    values = [r[key] for r in runs]
+    """Mean and std over the seeds whose score is defined (a collapsed model, one output for every code, has
+    an undefined Smoothness: its runs are counted apart, in ``undefined_runs``)."""
+    values = [r[key] for r in runs if math.isfinite(r[key])]
+    if not values:
+        return math.nan, math.nan
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+
+
+def table(models: dict) -> str:
+    rows = []
+    for label, r in models.items():
+        (md, md_sd), (sm, sm_sd) = summarise(r["runs"], "mean_distance_x1e3"), summarise(r["runs"], "smoothness")
+        undefined = sum(not math.isfinite(x["smoothness"]) for x in r["runs"])
+        rows.append({"model": label, "Mean Distance x1e3": f"{md:.2f} ± {md_sd:.2f}", "paper MD": PUBLISHED[label][0],
+                     "Smoothness": f"{sm:.3f} ± {sm_sd:.3f}" + (f" ({undefined} collapsed)" if undefined else ""),
+                     "paper Sm": PUBLISHED[label][1], "seeds": len(r["runs"]),
+                     "images/run": r["runs"][0]["images_seen"],
+                     "min/run": statistics.fmean(x["train_seconds"] for x in r["runs"]) / 60})
+    return format_table(rows)
 
 
 def main() -> None:
@@ -87,7 +104,11 @@ def main() -> None:
     p.add_argument("--lr", type=float, default=5e-4, help="the paper: 1e-4 over 2^24 images; 5e-4 converges faster on a CPU budget")
     p.add_argument("--precision", default="bf16-mixed")
     p.add_argument("--progress", action="store_true")
+    p.add_argument("--report", action="store_true", help="print the table of the saved results and stop")
     args = p.parse_args()
+    if args.report:
+        print(table(read_json(RESULTS / "acai_lines.json")["models"]))
+        return
     labels = [m for m in args.models.split(",") if m]
     unknown = [m for m in labels if m not in MODELS]
     if unknown:
@@ -95,31 +116,22 @@ def main() -> None:
     torch.set_num_threads(max(1, torch.get_num_threads()))
     train = aekit.data.load("lines", split="train", limit=args.train_size, scale="pm1")
 
-    results, rows = {}, []
+    results = {}
     for label in labels:
         runs = []
         for seed in range(args.seeds):
             runs.append(run_one(label, seed, train, args))
             print(label, runs[-1], flush=True)
-        md, md_sd = summarise(runs, "mean_distance_x1e3")
-        sm, sm_sd = summarise(runs, "smoothness")
-        results[label] = {"mean_distance_x1e3": [md, md_sd], "smoothness": [sm, sm_sd], "runs": runs,
-                          "published": PUBLISHED[label], "model": MODELS[label][0], "settings": MODELS[label][1]}
-        pub_md, pub_sm = PUBLISHED[label]
-        rows.append({"model": label, "Mean Distance x1e3": f"{md:.2f} ± {md_sd:.2f}", "paper MD": pub_md,
-                     "Smoothness": f"{sm:.3f} ± {sm_sd:.3f}", "paper Sm": pub_sm,
-                     "images/run": runs[0]["images_seen"],
-                     "min/run": statistics.fmean(r["train_seconds"] for r in runs) / 60})
+        results[label] = {"runs": runs, "published": PUBLISHED[label], "model": MODELS[label][0],
+                          "settings": MODELS[label][1]}
         earlier = read_json(RESULTS / "acai_lines.json").get("models", {}) if (RESULTS / "acai_lines.json").exists() else {}
         write_results("acai_lines", {"network": NETWORK, "lr": args.lr, "batch_size": args.batch_size,
                                      "precision": args.precision, "train_size": args.train_size,
                                      "paper_images": 1 << 24, "models": {**earlier, **results}})
-    print(format_table(rows))
-    finite = {k: v for k, v in results.items() if all(math.isfinite(x) for x in v["mean_distance_x1e3"])}
-    if "ACAI" in finite and len(finite) > 1:
-        best_md = min(finite, key=lambda k: finite[k]["mean_distance_x1e3"][0])
-        best_sm = min(finite, key=lambda k: finite[k]["smoothness"][0])
-        print(f"best Mean Distance: {best_md}; best Smoothness: {best_sm}")
+    print(table(results))
+    for key, what in (("mean_distance_x1e3", "Mean Distance"), ("smoothness", "Smoothness")):
+        means = {k: summarise(v["runs"], key)[0] for k, v in results.items()}
+        print(f"best {what}: {min((k for k in means if math.isfinite(means[k])), key=means.get, default='-')}")
 
 
 if __name__ == "__main__":
