@@ -28,7 +28,7 @@ from aekit.evaluate import evaluate_model
 from aekit.io import read_json
 
 # label -> (model, settings), the same baselines as benchmarks/acai_lines.py
-from acai_lines import MODELS  # noqa: E402  (benchmarks/ is the script's own directory)
+from acai_lines import MODELS, for_model  # noqa: E402  (benchmarks/ is the script's own directory)
 
 PUBLISHED = {("ACAI", "mnist32"): (98.25, 94.4), ("ACAI", "mnist256"): (99.00, 96.2)}
 TASKS = {  # name -> (dataset, latent channels at 4x4, train limit, test limit)
@@ -71,9 +71,7 @@ def main() -> None:
         for label in args.models.split(","):
             name, extra = MODELS[label]
             settings = {**extra}
-            tr, te = train, test
-            if settings.get("loss") == "bce":  # the Bernoulli VAE sees [0, 1] images
-                tr, te = (aekit.data.ArrayDataset(x=(d.x + 1) / 2, y=d.y, name=d.name, scale="01") for d in (train, test))
+            tr, te = for_model(train, settings), for_model(test, settings)
             t0 = time.perf_counter()
             run = aekit.train(name, tr, latent_dim=latent_dim, backbone="acai", loss=settings.pop("loss", "mse"),
                               backbone_options={"depth": args.depth, "scales": 3}, **settings, epochs=args.epochs,

@@ -43,13 +43,17 @@ MODELS = {  # label -> (registered model, its settings beyond NETWORK): the offi
 }
 
 
+def for_model(data: ArrayDataset, settings: dict) -> ArrayDataset:
+    """The [-1, 1] data as the model of ``settings`` sees it: a Bernoulli decoder (loss bce) needs [0, 1]."""
+    if settings.get("loss") != "bce":
+        return data
+    return ArrayDataset(x=(data.x + 1) / 2, y=data.y, name=data.name, scale="01", source=data.source)
+
+
 def run_one(label: str, seed: int, train: ArrayDataset, args) -> dict:
     name, extra = MODELS[label]
-    data = train
-    value_range = (-1, 1)
-    if extra.get("loss") == "bce":  # a Bernoulli decoder needs targets in [0, 1]
-        data = ArrayDataset(x=(train.x + 1) / 2, y=train.y, name=train.name, scale="01")
-        value_range = (0, 1)
+    data = for_model(train, extra)
+    value_range = (0, 1) if data.scale == "01" else (-1, 1)
     steps = max(1, args.images // args.batch_size)
     epochs = max(1, round(steps * args.batch_size / len(data)))
     torch.manual_seed(seed)

@@ -43,7 +43,8 @@ def train(model: str | AutoEncoder, data, *, test=None, out: str | Path | None =
     out_path = Path(out) if out is not None else None
     model_class = get(name) if isinstance(model, str) else model
     closed_form = model_class.closed_form
-    with launched(cfg, enabled=not closed_form, phases=len(model_class.phases)) as fabric:  # first: under DDP only process 0 may write
+    # launched first: under DDP the other processes re-run the command up to here, and only process 0 may write
+    with launched(cfg, enabled=not closed_form, phases=len(model_class.phases)) as fabric:
         is_zero = fabric is None or fabric.is_global_zero
         if out_path is not None and not resume and is_zero and (out_path / io.CONFIG).exists():
             raise AekitError(f"{out_path} already holds a run: choose another --out, delete it, or pass --resume")

@@ -64,13 +64,16 @@ class VariationalAutoEncoder(DeepAutoEncoder):
         device = next(self.parameters()).device
         return torch.randn(n, self.latent_dim, generator=generator).to(device)
 
-    def _log_likelihood(self, raw: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """log p(x|z) per example, (B,), from the decoder's raw output."""
+    def _log_likelihood(self, raw: torch.Tensor, x: torch.Tensor, constant: bool = True) -> torch.Tensor:
+        """log p(x|z) per example, (B,), from the decoder's raw output (logits for bce).
+
+        ``constant=False`` leaves out the Gaussian's normalising term, which has no gradient (training loss).
+        """
         raw, x = raw.float().reshape(x.shape[0], -1), x.float().reshape(x.shape[0], -1)  # (B, D)
         if self.loss == "bce":
             return -F.binary_cross_entropy_with_logits(raw, x, reduction="none").sum(1)
-        d = x.shape[1]
-        return -(raw - x).pow(2).sum(1) / (2 * self.sigma ** 2) - d * math.log(self.sigma * math.sqrt(2 * math.pi))
+        log_p = -(raw - x).pow(2).sum(1) / (2 * self.sigma ** 2)
+        return log_p - x.shape[1] * math.log(self.sigma * math.sqrt(2 * math.pi)) if constant else log_p
 
     def forward(self, x: torch.Tensor) -> Output:
         if self.training and self.binarize:
@@ -79,10 +82,7 @@ class VariationalAutoEncoder(DeepAutoEncoder):
         z = mu + (0.5 * logvar).exp() * torch.randn_like(mu) if self.training else mu
         raw = self._decode_raw(z)
         out = self.output_act(raw)
-        if self.loss == "bce":
-            recon = self._reconstruction_loss(raw, out, x)  # per-example Bernoulli NLL, batch mean
-        else:  # Gaussian NLL without its constant
-            recon = L.reconstruction(out, x, "sse") / (2 * self.sigma ** 2)
+        recon = -self._log_likelihood(raw, x, constant=False).mean()  # per-example NLL, batch mean
         weight = self.beta * (self.kl_scale if self.training else 1.0)
         kl = L.kl_normal(mu.float(), logvar.float())
         return Output(out.reshape(x.shape), mu, {"recon": recon, "kl": weight * kl}, {"logvar": logvar})

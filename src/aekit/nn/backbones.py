@@ -109,7 +109,7 @@ class ConvCodeDecoder(nn.Module):
 
 
 def channels_last(module: nn.Module) -> nn.Module:
-    """Conv weights in channels-last layout: oneDNN's fast path on CPUs (bf16 convs ~1.7x faster here)."""
+    """Conv weights in channels-last layout: oneDNN's fast path for convolutions on CPUs, bf16 above all."""
     return module.to(memory_format=torch.channels_last)
 
 
