@@ -69,7 +69,7 @@ def run_one(label: str, seed: int, train: ArrayDataset, args) -> dict:
 
     t0 = time.perf_counter()
     aekit.train(model, data, epochs=epochs, batch_size=args.batch_size, lr=args.lr, precision=args.precision,
-                seed=seed, progress=args.progress, eval_every=0, evaluate=False, on_epoch_end=score)
+                schedule=args.schedule, seed=seed, progress=args.progress, eval_every=0, evaluate=False, on_epoch_end=score)
     seconds = time.perf_counter() - t0 - scoring[0]  # training only
     _, md, sm = curve[-1]
     return {"seed": seed, "mean_distance_x1e3": md, "smoothness": sm, "images_seen": epochs * len(data),
@@ -106,6 +106,8 @@ def main() -> None:
     p.add_argument("--train-size", type=int, default=1 << 16, help="distinct lines rendered for training")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--lr", type=float, default=5e-4, help="the paper: 1e-4 over 2^24 images; 5e-4 converges faster on a CPU budget")
+    p.add_argument("--schedule", default="none", choices=("none", "cosine", "linear"),
+                   help="lr decay over the run (the paper: none)")
     p.add_argument("--precision", default="bf16-mixed")
     p.add_argument("--progress", action="store_true")
     p.add_argument("--report", action="store_true", help="print the table of the saved results and stop")
@@ -129,7 +131,7 @@ def main() -> None:
         results[label] = {"runs": runs, "published": PUBLISHED[label], "model": MODELS[label][0],
                           "settings": MODELS[label][1]}
         earlier = read_json(RESULTS / "acai_lines.json").get("models", {}) if (RESULTS / "acai_lines.json").exists() else {}
-        write_results("acai_lines", {"network": NETWORK, "lr": args.lr, "batch_size": args.batch_size,
+        write_results("acai_lines", {"network": NETWORK, "lr": args.lr, "schedule": args.schedule, "batch_size": args.batch_size,
                                      "precision": args.precision, "train_size": args.train_size,
                                      "paper_images": 1 << 24, "models": {**earlier, **results}})
     print(table(results))

@@ -2,13 +2,17 @@
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import math
 import sys
-from pathlib import Path
 
 from aekit.atomic import atomic_path
 from aekit.errors import AekitError
+from aekit.commands import COMMAND_MODULES
+from aekit.commands.common import (
+    add_data_args, apply_saved_source, check_out, check_picture_out, data_source, is_item_id,
+    load_split, print_metrics, refuse_existing_run, run_scale, write_images,
+)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -16,56 +20,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):
         raise AekitError(f"{message} (see `{self.prog} --help`)")
-
-
-def _check_out(path: str | Path, folder: bool) -> Path:
-    """Refuse an --out whose parent is a file, or (for a run directory) that is itself a file."""
-    path = Path(path)
-    if folder and path.exists() and not path.is_dir():
-        raise AekitError(f"--out {path} is a file, not a directory; choose another --out")
-    for parent in path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise AekitError(f"--out {path}: {parent} is a file, not a folder; choose another --out")
-            break
-    return path
-
-
-def _add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
-    p.add_argument("--data", required=required, help="dataset name (see `aekit datasets`) or a path "
-                   "(.npy/.npz/.csv, or a folder/tar of images with one subfolder per class)")
-    p.add_argument("--data-dir", default=None, help="where named datasets live (default: $AEKIT_DATA, "
-                   "else ~/.cache/aekit)")
-    p.add_argument("--limit", type=int, default=None, help="use a seeded random N examples of each split")
-    p.add_argument("--scale", default=None, help="01 (default: pixels to [0,1]) | pm1 ([-1,1]) | raw (as stored)")
-    p.add_argument("--pad-to", dest="pad_to", type=int, default=None, help="pad images to this size (28 -> 32)")
-
-
-SOURCE_KEYS = ("data", "data_dir", "limit", "scale", "pad_to")
-
-
-def _load(args, split: str):
-    from aekit import data
-
-    options = {"pad": args.pad_to} if args.pad_to else {}
-    return data.load(args.data, split=split, data_dir=args.data_dir, limit=args.limit, scale=args.scale or "01",
-                     **options)
-
-
-def _source(args) -> dict:
-    """How the data was loaded, saved with a run so evaluate/embed/--resume can load it again."""
-    return {key: getattr(args, key, None) for key in SOURCE_KEYS}
-
-
-def _apply_saved_source(args, run_config: dict) -> None:
-    """Fill data flags the user left out from what the run recorded."""
-    source = run_config.get("data", {}).get("source") or {}
-    if args.data is None and not source.get("data"):
-        raise AekitError("the run does not record its data: pass --data NAME")
-    if args.data is None:
-        for key in SOURCE_KEYS:
-            if getattr(args, key, None) is None:
-                setattr(args, key, source.get(key))
 
 
 # ---- commands --------------------------------------------------------------------------------------
@@ -114,47 +68,33 @@ def cmd_train(args) -> int:
     from aekit import io
     from aekit.runs import train
 
-    out = _check_out(args.out, folder=True)
+    out = check_out(args.out, folder=True)
     if args.resume and not (out / io.CONFIG).is_file():
         raise AekitError(f"nothing to resume in {out}: it holds no aekit run (no {io.CONFIG}); "
                          f"start a new run without --resume")
     if not args.resume:
-        _refuse_existing_run(out)
+        refuse_existing_run(out)
     settings = _settings(args)
     model = args.model
     if args.resume:
         saved = io.read_json(out / io.CONFIG)
         model = model or saved["model"]
-        _apply_saved_source(args, saved)
+        apply_saved_source(args, saved)
         settings = {**saved["hparams"], **{k: v for k, v in saved["train"].items()}, **settings}
         settings.pop("input_shape", None)
     if not model:
         raise AekitError("name a model to train (see `aekit models`), or pass --resume with --out DIR")
     if not args.data:
         raise AekitError("pass --data NAME or a path (see `aekit datasets`)")
-    train_data, test_data = _load(args, "train"), _load(args, "test")
+    train_data, test_data = load_split(args, "train"), load_split(args, "test")
     run = train(model, train_data, test=test_data, out=out, resume=args.resume,
-                data_source=_source(args), **settings)
+                data_source=data_source(args), **settings)
     if run.is_main:  # under DDP only the first process reports
-        _print_metrics(run.metrics, args.json)
+        print_metrics(run.metrics, args.json)
         print(f"run saved to {out}", file=sys.stderr)
     return 0
 
 
-def _refuse_existing_run(out: Path) -> None:
-    from aekit import io
-
-    if (out / io.CONFIG).exists():  # checked again by runs.train; here before any data is loaded
-        raise AekitError(f"{out} already holds a run: choose another --out, delete it, or pass --resume")
-
-
-def _print_metrics(metrics: dict, as_json: bool) -> None:
-    flat = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
-    if as_json:  # strict JSON: an undefined score (NaN) is null
-        print(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in flat.items()}))
-    else:
-        for k, v in flat.items():
-            print(f"{k:18s} {v:.5g}" if isinstance(v, float) else f"{k:18s} {v}")
 
 
 def cmd_evaluate(args) -> int:
@@ -162,11 +102,11 @@ def cmd_evaluate(args) -> int:
     from aekit.evaluate import evaluate_model
 
     run = io.load_run(args.run)
-    _apply_saved_source(args, run.config)
-    test = _load(args, "test")
-    train = _load(args, "train") if test.y is not None else None
+    apply_saved_source(args, run.config)
+    test = load_split(args, "test")
+    train = load_split(args, "train") if test.y is not None else None
     metrics = evaluate_model(run.model, test, train=train)
-    _print_metrics(metrics, args.json)
+    print_metrics(metrics, args.json)
     return 0
 
 
@@ -175,10 +115,10 @@ def cmd_embed(args) -> int:
 
     from aekit import inference, io
 
-    out = _check_out(args.out, folder=False)
+    out = check_out(args.out, folder=False)
     run = io.load_run(args.run)
-    _apply_saved_source(args, run.config)
-    ds = _load(args, args.split)
+    apply_saved_source(args, run.config)
+    ds = load_split(args, args.split)
     z = inference.encode(run.model, ds.x).numpy()
     payload = {"z": z} if ds.y is None else {"z": z, "y": ds.y.numpy()}
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
@@ -193,12 +133,12 @@ def cmd_reconstruct(args) -> int:
     from aekit import inference, io
     from aekit.eval import save_reconstructions
 
-    out = _check_out(args.out, folder=False)
+    out = check_out(args.out, folder=False)
     if out.suffix not in (".png", ".npy"):
         raise AekitError(f"--out must end in .png (a picture) or .npy (an array), got {out.name}")
     run = io.load_run(args.run)
-    _apply_saved_source(args, run.config)
-    ds = _load(args, args.split)
+    apply_saved_source(args, run.config)
+    ds = load_split(args, args.split)
     x = ds.x[: args.n] if out.suffix == ".png" else ds.x
     x_hat = inference.reconstruct(run.model, x)
     if out.suffix == ".png":
@@ -215,76 +155,42 @@ def cmd_pretrain(args) -> int:
     from aekit.apps.pretrain import pretrain_and_finetune
 
     if args.out:
-        _refuse_existing_run(_check_out(args.out, folder=True))
+        refuse_existing_run(check_out(args.out, folder=True))
     settings = _settings(args)
-    train_data, test_data = _load(args, "train"), _load(args, "test")
+    train_data, test_data = load_split(args, "train"), load_split(args, "test")
     run = pretrain_and_finetune(train_data, test_data, widths=args.widths, layer_epochs=args.layer_epochs,
-                                out=args.out, data_source=_source(args), noise=args.noise,
+                                out=args.out, data_source=data_source(args), noise=args.noise,
                                 noise_level=args.noise_level, **settings)
     if run.is_main:  # under DDP only the first process reports
-        _print_metrics(run.metrics, args.json)
+        print_metrics(run.metrics, args.json)
     return 0
 
 
 def cmd_demo(args) -> int:
     from aekit.apps.demo import run_demo
 
-    run_demo(out=_check_out(args.out, folder=True), quick=args.quick)
+    run_demo(out=check_out(args.out, folder=True), quick=args.quick)
     return 0
 
 
 # ---- generation and interpolation ---------------------------------------------------------------------
-def _picture_out(out: Path, model, zoom: int) -> None:
-    """Refuse, before any work, an --out that is neither .png nor .npy, or a .png of items that are not images."""
-    if out.suffix not in (".png", ".npy"):
-        raise AekitError(f"--out must end in .png (a picture) or .npy (an array), got {out.name}")
-    if zoom < 1:
-        raise AekitError(f"--zoom must be a whole number of at least 1, got {zoom}")
-    shape = tuple(model.input_shape)
-    square = len(shape) == 1 and math.isqrt(shape[0]) ** 2 == shape[0]
-    if out.suffix == ".png" and not ((len(shape) == 3 and shape[0] in (1, 3)) or len(shape) == 2 or square):
-        raise AekitError(f"the model's items of shape {shape} are not pictures: write --out FILE.npy instead")
-
-
-def _run_scale(args, run_config: dict) -> str | None:
-    """The value scale of the model's data: --scale if given, else what the run recorded."""
-    data = run_config.get("data", {})
-    return args.scale or data.get("scale") or (data.get("source") or {}).get("scale")
-
-
-def _write_images(out: Path, images, nrow: int, value_range, zoom: int) -> None:
-    import numpy as np
-
-    from aekit.eval import save_image_grid
-
-    if out.suffix == ".npy":
-        with atomic_path(out) as tmp, open(tmp, "wb") as f:
-            np.save(f, images.numpy())
-    else:  # flat square items need no item_shape; the rest are (C, H, W) or (H, W)
-        save_image_grid(images, out, nrow=nrow, value_range=value_range, scale=zoom)
-
-
-def _is_item_id(text: str) -> bool:
-    return text.lstrip("-").isdigit() and text.count("-") <= 1
-
-
 def cmd_interpolate(args) -> int:
     from aekit import io
     from aekit.apps.generate import interpolate, picture_range, read_item
 
-    out = _check_out(args.out, folder=False)
+    out = check_out(args.out, folder=False)
     if args.steps < 2:
         raise AekitError(f"--steps must be at least 2 (the two endpoints), got {args.steps}")
     run = io.load_run(args.run)
-    _picture_out(out, run.model, args.zoom)
+    check_picture_out(out, run.model, args.zoom)
     data = None
-    if _is_item_id(args.a) or _is_item_id(args.b):
-        _apply_saved_source(args, run.config)
-        data = _load(args, args.split)
-    scale = _run_scale(args, run.config)
+    if is_item_id(args.a) or is_item_id(args.b):
+        apply_saved_source(args, run.config)
+        data = load_split(args, args.split)
+    scale = run_scale(args, run.config)
     items = []
     for name, spec in (("A", args.a), ("B", args.b)):
-        if _is_item_id(spec):
+        if is_item_id(spec):
             k = int(spec)
             if not 0 <= k < len(data):
                 raise AekitError(f"{name} = {k} is not an item of the {args.split} data of {data.name}: "
@@ -293,7 +199,7 @@ def cmd_interpolate(args) -> int:
         else:
             items.append(read_item(spec, run.model.input_shape, scale or "01", name))
     images = interpolate(run.model, items[0], items[1], steps=args.steps, method=args.method)
-    _write_images(out, images, args.steps, picture_range(scale, run.config.get("data", {}).get("value_range")),
+    write_images(out, images, args.steps, picture_range(scale, run.config.get("data", {}).get("value_range")),
                   args.zoom)
     print(f"{args.method} interpolation of {args.steps} steps written to {out}")
     return 0
@@ -303,8 +209,8 @@ def cmd_generate(args) -> int:
     from aekit import inference, io
     from aekit.apps.generate import check_2d_code, generate, has_prior, latent_map, picture_range
 
-    out = _check_out(args.out, folder=False)
-    save_npy = _check_out(args.save_npy, folder=False) if args.save_npy else None
+    out = check_out(args.out, folder=False)
+    save_npy = check_out(args.save_npy, folder=False) if args.save_npy else None
     if save_npy is not None and save_npy.suffix != ".npy":
         raise AekitError(f"--save-npy must end in .npy, got {save_npy.name}")
     if args.grid is not None and args.grid < 2:
@@ -314,20 +220,20 @@ def cmd_generate(args) -> int:
         raise AekitError(f"--n must be at least 1 sample, got {n}")
     run = io.load_run(args.run)
     model = run.model
-    _picture_out(out, model, args.zoom)
+    check_picture_out(out, model, args.zoom)
     if args.grid is not None:
         check_2d_code(model)  # before any data is loaded
         codes = None
         if not has_prior(model):  # the grid spans the codes of the run's data
-            _apply_saved_source(args, run.config)
-            codes = inference.encode(model, _load(args, args.split).x)
+            apply_saved_source(args, run.config)
+            codes = inference.encode(model, load_split(args, args.split).x)
         images, nrow = latent_map(model, args.grid, codes), args.grid
     else:
         images, nrow = generate(model, n, seed=args.seed), math.ceil(math.sqrt(n))
     if save_npy is not None:
-        _write_images(save_npy, images, nrow, None, 1)
-    vrange = picture_range(_run_scale(args, run.config), run.config.get("data", {}).get("value_range"))
-    _write_images(out, images, nrow, vrange, args.zoom)
+        write_images(save_npy, images, nrow, None, 1)
+    vrange = picture_range(run_scale(args, run.config), run.config.get("data", {}).get("value_range"))
+    write_images(out, images, nrow, vrange, args.zoom)
     what = f"a {args.grid}x{args.grid} latent grid" if args.grid is not None else f"{n} samples"
     print(f"{what} written to {out}" + (f" (array: {save_npy})" if save_npy is not None else ""))
     return 0
@@ -365,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a model into a run directory")
     p.add_argument("model", nargs="?", help="model name (see `aekit models`); optional with --resume")
-    _add_data_args(p)
+    add_data_args(p)
     p.add_argument("--out", required=True, help="run directory to create (or to continue with --resume)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     _train_flags(p)
@@ -373,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="reconstruction, probe and clustering numbers of a run")
     p.add_argument("run")
-    _add_data_args(p)
+    add_data_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_evaluate)
 
@@ -381,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
                              ("reconstruct", cmd_reconstruct, "reconstruct a dataset to a .png or .npy")):
         p = sub.add_parser(name, help=what)
         p.add_argument("run")
-        _add_data_args(p)
+        add_data_args(p)
         p.add_argument("--split", default="test", choices=("train", "test"))
         p.add_argument("--out", required=True)
         if name == "reconstruct":
@@ -399,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="linear: (z_a (N-1-k) + z_b k) / (N-1), ACAI's; slerp: along the great circle")
     p.add_argument("--out", required=True, help="a .png strip (one row) or a .npy array (steps, *item)")
     p.add_argument("--zoom", type=int, default=1, help="enlarge every pixel of the picture to ZOOM x ZOOM")
-    _add_data_args(p)
+    add_data_args(p)
     p.add_argument("--split", default="test", choices=("train", "test"), help="the split item ids refer to")
     p.set_defaults(func=cmd_interpolate)
 
@@ -415,12 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save-npy", dest="save_npy", default=None, metavar="PATH",
                    help="also write the decoded images as an array (.npy)")
     p.add_argument("--zoom", type=int, default=1, help="enlarge every pixel of the picture to ZOOM x ZOOM")
-    _add_data_args(p)
+    add_data_args(p)
     p.add_argument("--split", default="test", choices=("train", "test"), help="the data whose codes span --grid")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("pretrain", help="greedy layer-wise pretraining, then end-to-end fine-tuning")
-    _add_data_args(p, required=True)
+    add_data_args(p, required=True)
     p.add_argument("--widths", required=True, help="layer widths after the input, e.g. 1000,500,250,30")
     p.add_argument("--layer-epochs", dest="layer_epochs", type=int, default=5, help="epochs per layer")
     p.add_argument("--noise", default=None, help="pretrain denoising layers: masking | gaussian | salt_and_pepper")
@@ -433,6 +339,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="demo_out", help="where pictures and runs go")
     p.add_argument("--quick", action="store_true", help="fewer epochs (for tests)")
     p.set_defaults(func=cmd_demo)
+
+    for module in COMMAND_MODULES:  # search, text, denoise, anomaly, finetune: see aekit.commands
+        importlib.import_module(module).add_commands(sub)
     return parser
 
 

@@ -1,0 +1,5 @@
+"""`aekit` subcommands: anomaly (being written)."""
+
+
+def add_commands(sub) -> None:
+    pass

@@ -1,0 +1,111 @@
+"""What every ``aekit`` command shares: data flags, loading a run's data again, checked --out paths,
+metrics and pictures written out. Command modules (``aekit.commands.*``) and ``aekit.cli`` use these."""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+
+from aekit.atomic import atomic_path
+from aekit.errors import AekitError
+
+
+def check_out(path: str | Path, folder: bool) -> Path:
+    """Refuse an --out whose parent is a file, or (for a run directory) that is itself a file."""
+    path = Path(path)
+    if folder and path.exists() and not path.is_dir():
+        raise AekitError(f"--out {path} is a file, not a directory; choose another --out")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise AekitError(f"--out {path}: {parent} is a file, not a folder; choose another --out")
+            break
+    return path
+
+
+def add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
+    p.add_argument("--data", required=required, help="dataset name (see `aekit datasets`) or a path "
+                   "(.npy/.npz/.csv, or a folder/tar of images with one subfolder per class)")
+    p.add_argument("--data-dir", default=None, help="where named datasets live (default: $AEKIT_DATA, "
+                   "else ~/.cache/aekit)")
+    p.add_argument("--limit", type=int, default=None, help="use a seeded random N examples of each split")
+    p.add_argument("--scale", default=None, help="01 (default: pixels to [0,1]) | pm1 ([-1,1]) | raw (as stored)")
+    p.add_argument("--pad-to", dest="pad_to", type=int, default=None, help="pad images to this size (28 -> 32)")
+
+
+SOURCE_KEYS = ("data", "data_dir", "limit", "scale", "pad_to")
+
+
+def load_split(args, split: str):
+    from aekit import data
+
+    options = {"pad": args.pad_to} if args.pad_to else {}
+    return data.load(args.data, split=split, data_dir=args.data_dir, limit=args.limit, scale=args.scale or "01",
+                     **options)
+
+
+def data_source(args) -> dict:
+    """How the data was loaded, saved with a run so evaluate/embed/--resume can load it again."""
+    return {key: getattr(args, key, None) for key in SOURCE_KEYS}
+
+
+def apply_saved_source(args, run_config: dict) -> None:
+    """Fill data flags the user left out from what the run recorded."""
+    source = run_config.get("data", {}).get("source") or {}
+    if args.data is None and not source.get("data"):
+        raise AekitError("the run does not record its data: pass --data NAME")
+    if args.data is None:
+        for key in SOURCE_KEYS:
+            if getattr(args, key, None) is None:
+                setattr(args, key, source.get(key))
+
+
+def refuse_existing_run(out: Path) -> None:
+    from aekit import io
+
+    if (out / io.CONFIG).exists():  # checked again by runs.train; here before any data is loaded
+        raise AekitError(f"{out} already holds a run: choose another --out, delete it, or pass --resume")
+
+
+def print_metrics(metrics: dict, as_json: bool) -> None:
+    flat = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    if as_json:  # strict JSON: an undefined score (NaN) is null
+        print(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in flat.items()}))
+    else:
+        for k, v in flat.items():
+            print(f"{k:18s} {v:.5g}" if isinstance(v, float) else f"{k:18s} {v}")
+
+
+def check_picture_out(out: Path, model, zoom: int) -> None:
+    """Refuse, before any work, an --out that is neither .png nor .npy, or a .png of items that are not images."""
+    if out.suffix not in (".png", ".npy"):
+        raise AekitError(f"--out must end in .png (a picture) or .npy (an array), got {out.name}")
+    if zoom < 1:
+        raise AekitError(f"--zoom must be a whole number of at least 1, got {zoom}")
+    shape = tuple(model.input_shape)
+    square = len(shape) == 1 and math.isqrt(shape[0]) ** 2 == shape[0]
+    if out.suffix == ".png" and not ((len(shape) == 3 and shape[0] in (1, 3)) or len(shape) == 2 or square):
+        raise AekitError(f"the model's items of shape {shape} are not pictures: write --out FILE.npy instead")
+
+
+def run_scale(args, run_config: dict) -> str | None:
+    """The value scale of the model's data: --scale if given, else what the run recorded."""
+    data = run_config.get("data", {})
+    return args.scale or data.get("scale") or (data.get("source") or {}).get("scale")
+
+
+def write_images(out: Path, images, nrow: int, value_range, zoom: int) -> None:
+    import numpy as np
+
+    from aekit.eval import save_image_grid
+
+    if out.suffix == ".npy":
+        with atomic_path(out) as tmp, open(tmp, "wb") as f:
+            np.save(f, images.numpy())
+    else:  # flat square items need no item_shape; the rest are (C, H, W) or (H, W)
+        save_image_grid(images, out, nrow=nrow, value_range=value_range, scale=zoom)
+
+
+def is_item_id(text: str) -> bool:
+    return text.lstrip("-").isdigit() and text.count("-") <= 1

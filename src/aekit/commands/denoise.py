@@ -1,0 +1,5 @@
+"""`aekit` subcommands: denoise (being written)."""
+
+
+def add_commands(sub) -> None:
+    pass

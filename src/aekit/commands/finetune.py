@@ -1,0 +1,5 @@
+"""`aekit` subcommands: finetune (being written)."""
+
+
+def add_commands(sub) -> None:
+    pass

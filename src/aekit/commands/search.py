@@ -1,0 +1,5 @@
+"""`aekit` subcommands: search (being written)."""
+
+
+def add_commands(sub) -> None:
+    pass

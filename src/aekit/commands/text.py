@@ -1,0 +1,5 @@
+"""`aekit` subcommands: text (being written)."""
+
+
+def add_commands(sub) -> None:
+    pass
