@@ -406,7 +406,7 @@ def test_datasets_lists_the_names(capsys):
     rc, out, _ = cli(capsys, "datasets")
     assert rc == 0
     names = {line.split()[0] for line in out.splitlines() if line.strip()}
-    assert names == {"mnist", "fashion-mnist", "cifar10", "digits", "lines"}
+    assert names == {"mnist", "fashion-mnist", "cifar10", "digits", "lines", "20newsgroups"}
 
 
 @pytest.mark.parametrize("name", ["digits", "lines"])

@@ -380,7 +380,7 @@ def test_array_dataset_subset_and_describe():
 
 def test_registry_names_errors_and_options(tmp_path):
     names = dataset_names()
-    assert list(names) == ["mnist", "fashion-mnist", "cifar10", "digits", "lines"]
+    assert list(names) == ["mnist", "fashion-mnist", "cifar10", "digits", "lines", "20newsgroups"]
     assert all(isinstance(v, str) and v for v in names.values())
     with pytest.raises(AekitError, match="mnist, fashion-mnist, cifar10, digits, lines") as e:
         load("imagenet")

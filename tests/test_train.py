@@ -177,3 +177,25 @@ def test_training_steps_run_under_the_requested_precision(precision, expected):
     model.seen = []
     fit(model, toy_data(), TrainConfig(epochs=1, batch_size=64, precision=precision, progress=False))
     assert model.seen and all(s == expected for s in model.seen)
+
+
+class _LabelEcho(DeepAutoEncoder):
+    """Trains on labels: checks that every batch's labels are the ones of its own inputs (x[:, 0] == y)."""
+
+    uses_labels = True
+    seen = 0
+
+    def phase_losses(self, x, phase, y):
+        assert torch.equal(x[:, 0].long(), y), "the loop sliced labels and inputs with different indices"
+        type(self).seen += len(y)
+        return super().phase_losses(x, phase)
+
+
+def test_models_that_use_labels_get_each_batch_s_own_labels():
+    y = torch.arange(64) % 7
+    x = torch.cat([y[:, None].float(), torch.rand(64, 3)], dim=1)
+    model = _LabelEcho(input_shape=4, latent_dim=2, hidden=(), loss="sse")
+    fit(model, ArrayDataset(x, y), TrainConfig(epochs=2, batch_size=16, progress=False))
+    assert _LabelEcho.seen == 128
+    with pytest.raises(AekitError, match="trains on labels"):
+        fit(model, ArrayDataset(x), TrainConfig(epochs=1, batch_size=16, progress=False))

@@ -5,5 +5,5 @@ Each module in :data:`COMMAND_MODULES` defines ``add_commands(sub)``, which adds
 torch and the apps inside their command functions, so ``aekit --help`` stays fast.
 """
 COMMAND_MODULES: tuple[str, ...] = tuple(f"aekit.commands.{name}" for name in (
-    "search", "text", "denoise", "anomaly", "finetune",
+    "search", "denoise", "anomaly", "finetune",
 ))

@@ -3,7 +3,10 @@ from, and their checksums. The loader and the downloader both read this table, s
 writes is exactly a file the loader looks for.
 
 MNIST and Fashion-MNIST checksums are the official files' SHA-256 (their MD5s match the official ones);
-CIFAR-10's archive is checked against the MD5 published on its home page.
+CIFAR-10's archive is checked against the MD5 published on its home page. 20 Newsgroups "bydate" is the
+archive scikit-learn's ``fetch_20newsgroups`` downloads (J. Rennie's 20news-bydate.tar.gz, served by
+figshare), checked against the SHA-256 scikit-learn publishes; it is kept as downloaded (one .tar.gz) and
+read without extracting it.
 """
 
 from __future__ import annotations
@@ -13,15 +16,20 @@ from dataclasses import dataclass
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 FASHION_URL = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/"
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/"
+FIGSHARE_URL = "https://ndownloader.figshare.com/"
 
 
 @dataclass(frozen=True)
 class RemoteFile:
-    """One file as served: its name at ``<base url><name>`` and its checksum (sha256 preferred, else md5)."""
+    """One file as served: its name at ``<base url><name>`` and its checksum (sha256 preferred, else md5).
+
+    ``url_path`` replaces ``name`` in the URL where the server does not use the file's name (figshare's
+    ``files/<id>``); the file is still saved as ``name``."""
 
     name: str
     sha256: str | None = None
     md5: str | None = None
+    url_path: str | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,12 @@ REMOTES: dict[str, Remote] = {
             f"cifar-10-batches-py/{n}"
             for n in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch", "batches.meta")
         ),
+    ),
+    "20newsgroups": Remote(
+        "20newsgroups",
+        FIGSHARE_URL,
+        (RemoteFile("20news-bydate.tar.gz", "8f1b2514ca22a5ade8fbb9cfa5727df95fa587f4c87b786e15c759fa66d95610",
+                    url_path="files/5975967"),),
     ),
 }
 

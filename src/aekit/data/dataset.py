@@ -193,6 +193,7 @@ class RawData:
 
     ``x`` is ``(N, *item_shape)`` with values in ``[low, high]`` (e.g. 0..255 for 8-bit pixels); ``low`` and
     ``high`` are None when the values are not in a known range (then only scale "raw" applies).
+    Text sources (``"text" in extra``) hold word counts, which are kept as counts (scale "raw").
     """
 
     x: np.ndarray
@@ -202,3 +203,4 @@ class RawData:
     high: float | None
     source: str
     split: str | None
+    extra: dict[str, Any] = field(default_factory=dict)  # goes into ArrayDataset.extra (e.g. a text vectoriser)

@@ -66,8 +66,9 @@ def download(
         if dest.is_file() and _matches(dest, f):
             say(f"{key}: {dest} already present, checksum ok")
         else:
-            say(f"{key}: downloading {base}{f.name}")
-            _fetch_verified(base + f.name, dest, f, timeout)
+            url = base + (f.url_path or f.name)
+            say(f"{key}: downloading {url}")
+            _fetch_verified(url, dest, f, timeout)
         out.append(dest)
     return out
 

@@ -1,8 +1,11 @@
 """Named datasets and the one entry point ``load(name_or_path, ...)``.
 
-``load`` takes a registered name (``mnist``, ``fashion-mnist``, ``cifar10``, ``digits``, ``lines``) or a path
-to a generic source (see :mod:`aekit.data.sources`), and always returns an :class:`ArrayDataset` of float32
-``(N, C, H, W)`` images (or ``(N, D)`` vectors) in the requested scale. Named datasets are looked up under
+``load`` takes a registered name (``mnist``, ``fashion-mnist``, ``cifar10``, ``digits``, ``lines``,
+``20newsgroups``) or a path to a generic source (see :mod:`aekit.data.sources`; a folder of text files with
+one subfolder per class is a text corpus, :mod:`aekit.data.text`), and always returns an
+:class:`ArrayDataset` of float32 ``(N, C, H, W)`` images (or ``(N, D)`` vectors) in the requested scale.
+Text comes as ``(N, V)`` word counts over the training split's vocabulary; counts are not pixels, so they
+are kept as counts and recorded as scale "raw" whatever pixel scale ("01" by default) was asked for. Named datasets are looked up under
 one data root (``data_dir``, else ``$AEKIT_DATA``, else ``~/.cache/aekit``) as ``<root>/<name>/...``, the
 layout ``aekit download`` writes, so pointing ``data_dir`` at a folder that already holds ``mnist/`` works.
 A name always wins over a path of the same spelling; write ``./mnist`` for a folder called mnist.
@@ -18,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from aekit.data import catalog, cifar, digits
+from aekit.data import catalog, cifar, digits, text
 from aekit.data.dataset import ArrayDataset, RawData
 from aekit.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from aekit.data.lines import lines as make_lines
@@ -107,6 +110,16 @@ def _read_lines(root: Path, split: str, limit: int | None, seed: int) -> RawData
     return RawData(ds.x.numpy(), ds.y.numpy(), ds.classes, -1.0, 1.0, f"synthetic (seed {int(seed)})", split)
 
 
+def _read_20newsgroups(root: Path, split: str, limit: int | None, seed: int,
+                       vocabulary_size: int = text.DEFAULT_WORDS) -> RawData:
+    folder = root / catalog.REMOTES["20newsgroups"].folder
+    source = text.find_newsgroups(folder)
+    if source is None:
+        raise _missing("20newsgroups", split, str(folder),
+                       f"{text.NEWSGROUPS_ARCHIVE} or the extracted {' and '.join(text.NEWSGROUPS_SPLITS.values())} folders")
+    return text.read_newsgroups(source, split, vocabulary_size)
+
+
 DATASETS: dict[str, DatasetSpec] = {
     spec.name: spec
     for spec in (
@@ -120,6 +133,8 @@ DATASETS: dict[str, DatasetSpec] = {
                     _read_digits, needs_download=False),
         DatasetSpec("lines", "ACAI synthetic lines, generated: 1x32x32 (natively -1..1: use scale pm1), 10 angle bins; limit = how many",
                     _read_lines, needs_download=False),
+        DatasetSpec("20newsgroups", "20 Newsgroups 'bydate' messages: 11314 train / 7532 test, word counts over the top 2000 training words, 20 classes",
+                    _read_20newsgroups, frozenset({"vocabulary_size"})),
     )
 }
 
@@ -144,7 +159,8 @@ def load(
     examples (chosen with ``seed``, original order kept); for ``lines`` it is how many lines to generate and
     ``seed`` seeds them. ``options``: ``pad=32`` centres images on a larger canvas filled with the
     background value (28x28 MNIST for 32x32 conv stacks); ``cache=False`` disables the decoded-PNG cache;
-    ``label_column=`` names the label column of a CSV.
+    ``label_column=`` names the label column of a CSV; ``vocabulary_size=`` (default 2000) sets how many
+    words a text corpus is counted over.
     """
     if split not in SPLITS:
         raise AekitError(f"unknown split {split!r}; use 'train' or 'test'")
@@ -165,8 +181,12 @@ def load(
                 f"unknown dataset {key!r}: use one of {', '.join(DATASETS)}, or a path to an existing "
                 ".npy/.npz/.csv file, image folder or tar (nothing exists at that path)"
             )
-        _check_options(str(path), options, frozenset({"label_column", "cache"}))
-        raw = read_source(path, split, **options)
+        if text.is_text_folder(path):  # a folder with no image or array files: a corpus of documents
+            _check_options(str(path), options, frozenset({"vocabulary_size"}))
+            raw = text.read_text_folder(path, split, seed, **options)
+        else:
+            _check_options(str(path), options, frozenset({"label_column", "cache"}))
+            raw = read_source(path, split, **options)
         name = path.name
     return _finish(raw, name, scale, limit, seed, pad)
 
@@ -181,7 +201,12 @@ def _check_options(what: str, options: dict[str, Any], allowed: frozenset[str]) 
 def _finish(raw: RawData, name: str, scale: str, limit: int | None, seed: int, pad: Any) -> ArrayDataset:
     """Subset, scale, pad; then ArrayDataset validates."""
     x, y = raw.x, raw.y
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = dict(raw.extra)
+    if "text" in raw.extra:  # word counts: no pixel scale applies; keep them as counts
+        if scale == "pm1":
+            raise AekitError(f"{name} holds word counts, which cannot be scaled to [-1, 1]; leave --scale out "
+                             "(counts are kept as they are, scale 'raw')")
+        scale = "raw"
     if limit is not None and int(limit) < len(x):
         idx = np.sort(np.random.default_rng(seed).choice(len(x), size=int(limit), replace=False))
         x, y = x[idx], (None if y is None else y[idx])

@@ -171,4 +171,11 @@ class ContractiveAutoEncoder(DeepAutoEncoder):
         self.weight = float(weight)
 
     def _penalties(self, x_in: torch.Tensor, z: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {"contractive": self.weight * L.contractive(self.encoder, x_in)}
+        linears = getattr(self.encoder, "linears", None)
+        if linears is not None and len(linears) == 1:  # the paper's one layer (and each layer of a greedy stack)
+            pre = linears[0](x_in.reshape(x_in.shape[0], -1))  # (B, K) before the activation
+            activation = torch.nn.Sequential(*list(self.encoder.net)[1:])  # what follows the linear layer
+            term = L.contractive_one_layer(pre, linears[0].weight, activation)
+        else:
+            term = L.contractive(self.encoder, x_in)
+        return {"contractive": self.weight * term}

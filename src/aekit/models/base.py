@@ -66,12 +66,22 @@ def constructor_parameters(cls: type) -> dict[str, inspect.Parameter]:
     return params
 
 
+class FeatureSoftmax(nn.Module):
+    """Softmax over all of an example's features (a distribution over the vocabulary), whatever its shape."""
+
+    def forward(self, raw: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(raw.flatten(1), dim=1).reshape(raw.shape)  # (B, ...) -> (B, D) -> (B, ...)
+
+
 class AutoEncoder(nn.Module):
     """Base class: subclasses implement ``encode``, ``decode`` and ``forward``."""
 
     name: ClassVar[str] = "?"
     phases: ClassVar[tuple[str, ...]] = ("ae",)
     closed_form: ClassVar[bool] = False
+    # True for models trained on labels too (a classifier head, a class-conditioned player): the loop then
+    # slices each batch's labels with its inputs and calls ``phase_losses(x, phase, y)``.
+    uses_labels: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -115,25 +125,30 @@ class AutoEncoder(nn.Module):
     def _set_reconstruction(self, loss: str, output: str | None) -> None:
         """Choose the reconstruction loss and the decoder's output activation, which must agree.
 
-        ``bce`` needs a sigmoid output and is computed from logits (stable); ``sse``/``mse`` default
-        to a linear output. Sets ``self.loss`` and ``self.output_act``.
+        ``bce`` needs a sigmoid output and is computed from logits (stable); ``softmax`` (word counts)
+        needs a softmax over the features, the output being a distribution over the vocabulary, and is
+        computed from logits too; ``sse``/``mse`` default to a linear output. Sets ``self.loss`` and
+        ``self.output_act``.
         """
         from aekit.losses import RECONSTRUCTION_LOSSES
         from aekit.nn.mlp import make_activation
 
         if loss not in RECONSTRUCTION_LOSSES:
             raise AekitError(f"unknown loss {loss!r}: choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
-        output = output or ("sigmoid" if loss == "bce" else "identity")
+        output = output or {"bce": "sigmoid", "softmax": "softmax"}.get(loss, "identity")
         if loss == "bce" and output != "sigmoid":
             raise AekitError("loss 'bce' needs output 'sigmoid' (targets in [0,1]); use loss 'sse' for other outputs")
+        if (loss == "softmax") != (output == "softmax"):
+            raise AekitError("loss 'softmax' and output 'softmax' go together (word counts -> a distribution over "
+                             "the vocabulary): set both, or neither")
         self.loss = loss
-        self.output_act = make_activation(output)
+        self.output_act = FeatureSoftmax() if output == "softmax" else make_activation(output)
 
     def _reconstruction_loss(self, raw: torch.Tensor, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """The loss from the decoder's pre-activation ``raw`` (logits for bce) or its output ``out``."""
-        from aekit.losses import reconstruction
+        from aekit.losses import LOGIT_LOSSES, reconstruction
 
-        return reconstruction(raw if self.loss == "bce" else out, x, self.loss)
+        return reconstruction(raw if self.loss in LOGIT_LOSSES else out, x, self.loss)
 
     def check_input(self, x: torch.Tensor) -> None:
         """Refuse data whose items do not have this model's input shape, with a fix in the message."""

@@ -27,6 +27,7 @@ from torch import nn
 from aekit.errors import AekitError
 from aekit.models.ae import DeepAutoEncoder
 from aekit.models.base import Output
+from aekit.models.text import CountInput
 from aekit.nn.backbones import acai_code_layout, resolve_options
 from aekit.quantizers import BinaryST, OneHotST, Quantized, VectorQuantizer, _usage_metrics
 from aekit.registry import register
@@ -307,12 +308,15 @@ class OneHotAutoEncoder(_DiscreteAutoEncoder):
 
 
 @register("binary")
-class BinaryAutoEncoder(_DiscreteAutoEncoder):
+class BinaryAutoEncoder(CountInput, _DiscreteAutoEncoder):
     """Autoencoder with binary codes: bit = 1 where the encoder's logit is positive, trained through
     the sigmoid's gradient (straight-through estimator, Bengio, Léonard & Courville 2013) or, with
     ``mode="noisy"``, by adding Gaussian noise of std ``noise_std`` to the logits in training so that
     the sigmoid saturates (Salakhutdinov & Hinton, "Semantic Hashing", 2009). ``encode`` returns the
     ``latent_dim`` bits as exact 0.0/1.0 floats, usable as hash codes (Hamming search).
+
+    On documents (word counts) train it as the paper did, with ``loss="softmax"`` and
+    ``input_transform="log1p"`` (``CountInput``, ``models/text.py``) and e.g. ``hidden=[500, 250, 125]``.
     """
 
     def __init__(self, mode: str = "straight_through", noise_std: float = 4.0, **ae_options):

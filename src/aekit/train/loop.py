@@ -57,14 +57,15 @@ def lr_factor(step: int, total: int, cfg: TrainConfig, steps_per_epoch: int) -> 
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * shape
 
 
-def _evaluate(module, x: torch.Tensor, batch_size: int) -> dict[str, float]:
-    """Mean of each loss term over ``x`` in eval mode (weighted by batch size)."""
+def _evaluate(module, x: torch.Tensor, batch_size: int, y: torch.Tensor | None = None) -> dict[str, float]:
+    """Mean of each loss term over ``x`` (with labels ``y`` for a model that uses them) in eval mode."""
     module.eval()
     sums: dict[str, float] = {}
     with torch.no_grad():
         for i in range(0, x.shape[0], batch_size):
             xb = x[i:i + batch_size]
-            for k, v in module(xb).losses.items():
+            labels = () if y is None else (y[i:i + batch_size],)
+            for k, v in module(xb, *labels).losses.items():
                 sums[k] = sums.get(k, 0.0) + float(v) * xb.shape[0]
     module.train()
     return {k: v / x.shape[0] for k, v in sums.items()}
@@ -135,6 +136,14 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
     stream = is_stream(data)
     x = None if stream else fabric.to_device(data.x)
     val_x = None if val_data is None else fabric.to_device(val_data.x)
+    y = val_y = None
+    if model.uses_labels:
+        for what, d in (("training", data), ("validation", val_data)):
+            if d is not None and getattr(d, "y", None) is None:
+                raise AekitError(f"model {model.name!r} trains on labels, but the {what} data has none: "
+                                 "pass labelled data")
+        y = fabric.to_device(data.y)
+        val_y = None if val_data is None else fabric.to_device(val_data.y)
     steps = steps_in_epoch(data, None if stream else x.shape[0], cfg.batch_size, world, cfg.steps_per_epoch)
     if steps == 0:
         raise AekitError("streaming data needs steps_per_epoch: pass --set steps_per_epoch=N")
@@ -179,13 +188,14 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
         for epoch in range(start_epoch, cfg.epochs):
             sums: dict[str, torch.Tensor] = {}
             bar = _progress(cfg, fabric, steps, epoch)
-            for i, xb in enumerate(epoch_batches(data, x, epoch, cfg.batch_size, cfg.seed, rank, world,
-                                                 cfg.steps_per_epoch, fabric.device)):
+            for i, (xb, yb) in enumerate(epoch_batches(data, x, epoch, cfg.batch_size, cfg.seed, rank, world,
+                                                       cfg.steps_per_epoch, fabric.device, y)):
+                labels = () if yb is None else (yb,)
                 model.set_progress(step / total)
                 for phase, opt, sch in zip(phases, optimizers, schedulers):
                     opt.zero_grad(set_to_none=True)
                     with fabric.autocast():  # Fabric autocasts only `forward` by itself on one device
-                        losses = module.phase_losses(xb, phase)
+                        losses = module.phase_losses(xb, phase, *labels)
                     loss = sum(losses.values())
                     if not torch.isfinite(loss):
                         bad = [k for k, v in losses.items() if not torch.isfinite(v)]
@@ -214,7 +224,7 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
                    "time": round(time.perf_counter() - t_start, 3)}
             row.update({f"train_{k}": float(fabric.all_reduce(v / steps, reduce_op="mean")) for k, v in sums.items()})
             if val_x is not None and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-                row.update({f"val_{k}": v for k, v in _evaluate(module, val_x, cfg.eval_batch_size).items()})
+                row.update({f"val_{k}": v for k, v in _evaluate(module, val_x, cfg.eval_batch_size, val_y).items()})
             broken = [k for k, v in row.items() if k.startswith("val_") and not math.isfinite(v)]
             if broken or not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
                 # the epoch's last step can break the weights with a still-finite loss: never checkpoint them

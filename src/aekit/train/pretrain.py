@@ -35,11 +35,14 @@ class LayerStack:
 
 def pretrain_stack(data, widths: Sequence[int], *, activation: str = "relu", code_activation: str | None = None,
                    loss: str = "bce", config: TrainConfig | None = None, noise: str | None = None,
-                   noise_level: float = 0.0) -> LayerStack:
+                   noise_level: float = 0.0, layer_model: str | None = None,
+                   layer_options: dict | None = None) -> LayerStack:
     """Greedily train one shallow AE per layer of ``widths`` (input width first).
 
     The first layer reconstructs the data with ``loss``; deeper layers reconstruct the previous
-    layer's codes with ``sse`` (they are not probabilities). ``noise`` makes each layer a denoising AE.
+    layer's codes with ``sse`` (they are not probabilities). ``noise`` makes each layer a denoising AE;
+    ``layer_model`` names another registered one-layer AE (e.g. ``contractive``) with its own
+    hyperparameters in ``layer_options`` (e.g. ``{"weight": 0.1}``).
     """
     widths = [int(w) for w in widths]
     if len(widths) < 2:
@@ -57,9 +60,8 @@ def pretrain_stack(data, widths: Sequence[int], *, activation: str = "relu", cod
                        loss=loss if i == 0 else "sse")
         torch.manual_seed(cfg.seed + i)
         if noise:
-            layer_ae = build("denoising", noise=noise, noise_level=noise_level, **options)
-        else:
-            layer_ae = build("ae", **options)
+            options.update(noise=noise, noise_level=noise_level)
+        layer_ae = build(layer_model or ("denoising" if noise else "ae"), **options, **(layer_options or {}))
         fit(layer_ae, ArrayDataset(x=x, y=None, name=f"layer{i}"), replace(cfg, seed=cfg.seed + i))
         encoders.append(layer_ae.encoder.linears[0])
         decoders.append(layer_ae.decoder.linears[0])

@@ -24,8 +24,10 @@ def is_stream(data) -> bool:
 
 
 def epoch_batches(data, x_device: torch.Tensor | None, epoch: int, batch_size: int, seed: int,
-                  rank: int, world: int, steps: int | None, device: torch.device) -> Iterator[torch.Tensor]:
-    """The batches of one epoch for this process.
+                  rank: int, world: int, steps: int | None, device: torch.device,
+                  y_device: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+    """The batches ``(x, y)`` of one epoch for this process; ``y`` is None unless labels ``y_device`` are given
+    (they are sliced with the same indices as the inputs).
 
     The order depends only on (seed, epoch), never on state carried between epochs, which is what makes a
     resumed run replay exactly what the uninterrupted run would have seen. Under DDP each process
@@ -37,7 +39,7 @@ def epoch_batches(data, x_device: torch.Tensor | None, epoch: int, batch_size: i
             raise AekitError("streaming data needs steps_per_epoch: pass --set steps_per_epoch=N")
         g.manual_seed(seed * 1_000_003 + epoch * world + rank)
         for _ in range(steps):
-            yield data.next_batch(batch_size, g).to(device, non_blocking=True)
+            yield data.next_batch(batch_size, g).to(device, non_blocking=True), None
         return
     n = x_device.shape[0]
     usable = (n // world) * world  # every process gets the same number of batches, or DDP would hang
@@ -47,7 +49,8 @@ def epoch_batches(data, x_device: torch.Tensor | None, epoch: int, batch_size: i
     if steps:
         n_batches = min(n_batches, steps)
     for i in range(n_batches):
-        yield x_device[order[i * batch_size:(i + 1) * batch_size]]
+        idx = order[i * batch_size:(i + 1) * batch_size]
+        yield x_device[idx], (None if y_device is None else y_device[idx])
 
 
 def steps_in_epoch(data, n: int | None, batch_size: int, world: int, steps: int | None) -> int:

@@ -1,5 +1,0 @@
-"""`aekit` subcommands: text (being written)."""
-
-
-def add_commands(sub) -> None:
-    pass
