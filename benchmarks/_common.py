@@ -35,5 +35,9 @@ def write_results(name: str, payload: dict, merge: bool = False) -> Path:
 
     path = RESULTS / f"{name}.json"
     earlier = read_json(path) if merge and path.exists() else {}
-    write_json(path, {**earlier, **payload, "machine": machine()})
+    merged = {**earlier, **payload}
+    for key, value in payload.items():  # one level deeper too: {"methods": {...}} keeps earlier methods
+        if isinstance(value, dict) and isinstance(earlier.get(key), dict):
+            merged[key] = {**earlier[key], **value}
+    write_json(path, {**merged, "machine": machine()})
     return path

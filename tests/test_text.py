@@ -207,8 +207,9 @@ def test_bow_autoencoder_softmax_loss_decreases_on_a_toy_corpus():
 @pytest.mark.parametrize("transform", ["log1p", "frequency"])
 def test_input_transform_reaches_every_path_to_the_code(transform):
     x = torch.poisson(torch.full((6, 12), 1.5))
-    text = build("text_ae", input_shape=[12], hidden=[8], latent_dim=3, input_transform=transform)
+    text = build("text_ae", input_shape=[12], hidden=[8], latent_dim=3, input_transform=transform).eval()
     binary = build("binary", input_shape=[12], hidden=[8], latent_dim=16, loss="softmax", input_transform=transform)
+    binary.eval()  # in eval mode input_dropout (text_ae's default 0.5) drops nothing
     expected = torch.log1p(x) if transform == "log1p" else x / x.sum(1, keepdim=True).clamp_min(1)
     torch.testing.assert_close(text.encode(x), text.encoder.net(expected))
     torch.testing.assert_close(binary.encode(x), (binary.encoder.net(expected) > 0).float())
@@ -284,3 +285,13 @@ def test_20newsgroups_loads_with_a_shared_vocabulary(shared_data, monkeypatch):
     assert np.bincount(train.y.numpy()).min() >= 370 and np.bincount(test.y.numpy()).min() >= 250
     vocabulary = set(train.extra["text"]["vocabulary"])
     assert {"space", "god", "hockey", "encryption"} <= vocabulary and not {"the", "and"} & vocabulary
+
+
+def test_input_dropout_drops_words_in_training_only():
+    x = torch.ones(200, 50)
+    model = build("text_ae", input_shape=[50], hidden=[8], latent_dim=3, input_transform="none", input_dropout=0.5)
+    seen = model.encoder.transform(x)  # (B, V) what the encoder's first layer sees while training
+    assert 0.4 < float((seen == 0).float().mean()) < 0.6
+    assert torch.equal(model.eval().encoder.transform(x), x)
+    with pytest.raises(AekitError, match="input_dropout"):
+        build("text_ae", input_shape=[50], input_dropout=1.0)

@@ -68,16 +68,21 @@ class TransformedInputEncoder(nn.Module):
 
 
 class CountInput(DeepAutoEncoder):
-    """Mixin for models fed counts: ``input_transform`` (``none`` | ``log1p`` | ``frequency``) is applied to
-    the encoder's input only; the reconstruction loss compares the output with the untransformed counts.
+    """Mixin for models fed counts: ``input_transform`` (``none`` | ``log1p`` | ``frequency``) and
+    ``input_dropout`` (a fraction of the transformed inputs zeroed in training) apply to the encoder's input only; the reconstruction loss compares the output with the untransformed counts.
     Every path to the code goes through ``self.encoder``, so wrapping it covers them all (the discrete
     models' ``forward`` and ``code_indices`` call it directly)."""
 
-    def __init__(self, input_transform: str = "none", **ae_options):
+    def __init__(self, input_transform: str = "none", input_dropout: float = 0.0, **ae_options):
         transform = CountTransform(input_transform)  # a bad name fails before the networks are built
+        if not 0.0 <= float(input_dropout) < 1.0:
+            raise AekitError(f"input_dropout is the fraction of input words dropped in training: choose it in "
+                             f"[0, 1), got {input_dropout}")
         super().__init__(**ae_options)
-        self.input_transform = input_transform
-        if input_transform != "none":  # "none" keeps the plain encoder (and its saved parameter names)
+        self.input_transform, self.input_dropout = input_transform, float(input_dropout)
+        if input_transform != "none" or input_dropout:  # otherwise the plain encoder (and its parameter names)
+            if input_dropout:  # drops words of the encoder's input only: a denoising AE over documents
+                transform = nn.Sequential(transform, nn.Dropout(float(input_dropout)))
             self.encoder = TransformedInputEncoder(transform, self.encoder)
 
 
@@ -86,7 +91,7 @@ class TextAutoEncoder(CountInput):
     """Deep autoencoder for documents as word counts (Hinton & Salakhutdinov, Science 2006): 2000 counts ->
     500 -> 250 -> 125 -> 10-d code -> back to a softmax over the vocabulary, trained with the multinomial
     cross-entropy of the document's words (``loss="softmax"``); the encoder sees ``log(1 + counts)``, with
-    batch normalisation in its hidden layers.
+    batch normalisation in its hidden layers and half of its input words dropped in training.
 
     Use it with a text dataset (``aekit train text_ae --data 20newsgroups``); its codes are compared by
     cosine for retrieval. Any option of the deep AE (``activation``, ``norm``, ``tied``, ...) applies.
@@ -94,8 +99,8 @@ class TextAutoEncoder(CountInput):
 
     def __init__(self, input_shape: Sequence[int] | int = 2000, latent_dim: int = 10,
                  hidden: Sequence[int] = (500, 250, 125), loss: str = "softmax", input_transform: str = "log1p",
-                 norm: str | None = "batch", **ae_options):
-        # norm "batch": without it the codes of 20 Newsgroups stayed near chance for the first epochs
-        # (benchmarks/text_retrieval.py's recipe; the README's text section has the runs)
+                 norm: str | None = "batch", input_dropout: float = 0.5, **ae_options):
+        # norm "batch": without it the codes of 20 Newsgroups stayed near chance for the first epochs;
+        # input_dropout 0.5: without it the codes overfit (benchmarks/text_retrieval.py; README, text section)
         super().__init__(input_shape=input_shape, latent_dim=latent_dim, hidden=hidden, loss=loss,
-                         input_transform=input_transform, norm=norm, **ae_options)
+                         input_transform=input_transform, norm=norm, input_dropout=input_dropout, **ae_options)
