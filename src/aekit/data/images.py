@@ -25,8 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.atomic import atomic_path
-from aekit.data.location import cache_dir
+from aekit.data.location import cache_dir, write_cache
 from aekit.errors import AekitError
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
@@ -215,13 +214,4 @@ def _read_cache(file: Path) -> ImageTree | None:
 
 
 def _write_cache(file: Path, tree: ImageTree) -> None:
-    """Best effort: an unwritable cache folder only costs the decode time next run."""
-    try:
-        with atomic_path(file) as tmp, open(tmp, "wb") as f:
-            np.savez(f, x=tree.x, labels=tree.labels, splits=tree.splits, classes=np.array(tree.classes, dtype=str))
-        prefix = file.name.rsplit("-", 3)[0]  # images-<tag>: remove entries for older versions of the archive
-        for old in file.parent.glob(f"{prefix}-*.npz"):
-            if old != file:
-                old.unlink(missing_ok=True)
-    except OSError:
-        pass
+    write_cache(file, dict(x=tree.x, labels=tree.labels, splits=tree.splits, classes=np.array(tree.classes, dtype=str)))

@@ -32,3 +32,21 @@ def cache_dir() -> Path:
     if env:
         return Path(env).expanduser()
     return DEFAULT_ROOT.expanduser() / "decoded"
+
+
+def write_cache(file: Path, arrays: dict) -> None:
+    """Best effort: save ``arrays`` as the cache ``file`` (``<kind>-<tag>-<size>-<mtime>-v<N>.npz``) and remove
+    the entries of older versions of the same source. An unwritable cache folder only costs a decode next time."""
+    import numpy as np
+
+    from aekit.atomic import atomic_path
+
+    try:
+        with atomic_path(file) as tmp, open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        prefix = file.name.rsplit("-", 3)[0]  # <kind>-<tag>: the same source, any size/mtime/version
+        for old in file.parent.glob(f"{prefix}-*.npz"):
+            if old != file:
+                old.unlink(missing_ok=True)
+    except OSError:
+        pass

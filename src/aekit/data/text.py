@@ -448,10 +448,10 @@ def _read_cache(file: Path) -> VectorizedCorpus | None:
 
 
 def _write_cache(file: Path, v: VectorizedCorpus) -> None:
-    """Best effort: an unwritable cache folder only costs the counting time next run."""
+    """The counted corpus as a cache (best effort: :func:`aekit.data.location.write_cache`)."""
     import json
 
-    from aekit.atomic import atomic_path
+    from aekit.data.location import write_cache
 
     arrays: dict[str, np.ndarray] = {"vectorizer": np.array(json.dumps(v.vectorizer.to_dict())),
                                      "classes": np.array(v.classes, dtype=str)}
@@ -459,12 +459,4 @@ def _write_cache(file: Path, v: VectorizedCorpus) -> None:
         m = v.counts[s].tocsr()
         arrays.update({f"{s}_data": m.data.astype(np.float32), f"{s}_indices": m.indices, f"{s}_indptr": m.indptr,
                        f"{s}_labels": v.labels[s]})
-    try:
-        with atomic_path(file) as tmp, open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        prefix = file.name.rsplit("-", 3)[0]  # text-<tag>: remove entries for older versions of the archive
-        for old in file.parent.glob(f"{prefix}-*.npz"):
-            if old != file:
-                old.unlink(missing_ok=True)
-    except OSError:
-        pass
+    write_cache(file, arrays)
