@@ -27,3 +27,15 @@ def shared_data() -> Path:
     if not path.is_dir():
         pytest.skip(f"shared datasets not found at {path}; set AEKIT_SHARED_DATA")
     return path
+
+
+@pytest.fixture(scope="session")
+def ae_run(tmp_path_factory) -> Path:
+    """A small ``ae`` trained by ``aekit train`` on the bundled digits: a run directory that records its data,
+    for the commands that take a run (anomaly, finetune). Treat it as read-only."""
+    from aekit.cli import main
+
+    out = tmp_path_factory.mktemp("digits-ae") / "run"
+    assert main(["train", "ae", "--data", "digits", "--latent-dim", "8", "--set", "hidden=[32]", "--epochs", "3",
+                 "--quiet", "--out", str(out)]) == 0
+    return out

@@ -120,15 +120,6 @@ def test_elbo_needs_a_posterior(runs, digits):
 
 
 # ---- the command -------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def ae_run(tmp_path_factory):
-    """The fixture's ae saved as a run that records its data (digits), as `aekit train` would."""
-    from aekit.cli import main
-
-    out = tmp_path_factory.mktemp("anomaly") / "run"
-    assert main(["train", "ae", "--data", "digits", "--latent-dim", "8", "--set", "hidden=[32]", "--epochs", "3",
-                 "--quiet", "--out", str(out)]) == 0
-    return out
 
 
 def test_cli_writes_the_scores_and_flags(capsys, ae_run, digits, tmp_path):

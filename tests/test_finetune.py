@@ -152,12 +152,6 @@ def test_pca_projection_is_fine_tuned_as_a_linear_layer(digits):
 
 
 # ---- the command -------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def ae_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("runs") / "ae"
-    assert main(["train", "ae", "--data", "digits", "--latent-dim", "8", "--set", "hidden=[16]", "--epochs", "2",
-                 "--quiet", "--out", str(out)]) == 0
-    return out
 
 
 def test_cli_finetune_reports_the_test_accuracy_of_the_saved_classifier(capsys, ae_run, tmp_path):
