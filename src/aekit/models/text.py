@@ -13,8 +13,8 @@ of words per message varies from a handful to thousands (20 Newsgroups: median 4
 about 3000), so raw counts would let a few long messages and a few repeated words set the scale of the
 first layer. ``log(1 + counts)`` compresses both while keeping which words occur and roughly how often;
 Salakhutdinov & Hinton's constrained Poisson input layer also modelled counts relative to the document
-length, as ``frequency`` (counts / number of words) does here (on 20 Newsgroups it retrieved worse in our
-runs; see the README's text benchmark).
+length, as ``frequency`` (counts / number of words) does here (on 20 Newsgroups it retrieved worse in the
+recipe search: `python benchmarks/text_retrieval.py --only ae10 --set input_transform=frequency`).
 """
 from __future__ import annotations
 
