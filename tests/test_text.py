@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import aekit
-from aekit import inference
 from aekit.data import load
 from aekit.data.text import TextVectorizer, strip_header, vectorizer_from_run_config
 from aekit.errors import AekitError
