@@ -13,7 +13,9 @@ def _device(model) -> torch.device:
 
 
 @torch.no_grad()
-def _batched(fn, model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+def batched(fn, model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """``fn`` over ``x`` in batches: eval mode, no gradients, on the model's device, input shape checked;
+    the results are concatenated on the CPU in float32 (encode, reconstruct, classifier logits, anomaly scores)."""
     model.check_input(x)
     was_training = model.training
     model.eval()
@@ -27,13 +29,13 @@ def _batched(fn, model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
 
 def encode(model, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     """Codes of every item of ``x`` (``(N, *latent_shape)``), in eval mode, on the CPU."""
-    return _batched(model.encode, model, x, batch_size)
+    return batched(model.encode, model, x, batch_size)
 
 
 def reconstruct(model, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     """Reconstructions of every item of ``x``, same shape as ``x``."""
     # model.reconstruct, not decode(encode(x)): unpooling decoders use the input's own pooling indices.
-    return _batched(model.reconstruct, model, x, batch_size).reshape(x.shape)
+    return batched(model.reconstruct, model, x, batch_size).reshape(x.shape)
 
 
 def decode(model, z: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:

@@ -64,8 +64,8 @@ def anomaly_scores(model, x, score: str = "sse", batch_size: int = 2048) -> np.n
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.shape[0] == 0:
         raise AekitError("anomaly scores need a non-empty batch of items (N, *item) as a tensor or numpy array")
     fn = _sse if score == "sse" else _negative_elbo
-    # inference._batched: eval mode, no gradients, the model's device, input shape checked
-    scores = inference._batched(lambda xb: fn(model, xb.float()), model, x, batch_size)  # (N,)
+    # inference.batched: eval mode, no gradients, the model's device, input shape checked
+    scores = inference.batched(lambda xb: fn(model, xb.float()), model, x, batch_size)  # (N,)
     return scores.double().numpy()
 
 

@@ -206,7 +206,7 @@ def build_classifier(model, n_classes: int, *, freeze: bool = False, from_scratc
 
 def predict_logits(classifier: Classifier, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     """Logits ``(N, n_classes)`` of every item of ``x``, in eval mode without gradients, on the CPU."""
-    return inference._batched(classifier.logits, classifier, x, batch_size)
+    return inference.batched(classifier.logits, classifier, x, batch_size)
 
 
 def accuracy(classifier: Classifier, data, batch_size: int = 2048) -> float:
