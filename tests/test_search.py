@@ -143,6 +143,51 @@ def test_index_refuses_bad_input(tmp_path):
         CodeIndex.load(tmp_path / "idx")
 
 
+def whitened(x: np.ndarray, q: np.ndarray, dims: int, eps: float) -> tuple[np.ndarray, np.ndarray]:
+    """PCA whitening in closed form (float64 numpy): top ``dims`` axes, each divided by sqrt(eigenvalue + eps *
+    largest)."""
+    mean = x.mean(0)
+    centred = (x - mean).astype(np.float64)
+    values, axes = np.linalg.eigh(centred.T @ centred / len(x))
+    values, axes = values[::-1][:dims], axes[:, ::-1][:, :dims]
+    project = axes / np.sqrt(values + eps * values[0])
+    return centred @ project, (q - mean) @ project
+
+
+@pytest.mark.parametrize("metric", ["cosine", "l2"])
+def test_whitened_search_equals_brute_force_on_whitened_codes(metric):
+    rng = np.random.default_rng(11)
+    mixing = rng.normal(size=(16, 16)) * np.geomspace(10, 0.1, 16)  # a few directions dominate the variance
+    x = (rng.normal(size=(600, 16)) @ mixing + 5).astype(np.float32)
+    q = (rng.normal(size=(30, 16)) @ mixing + 5).astype(np.float32)
+    index = CodeIndex.build(x, metric, kind="exact", whiten=8, whiten_eps=1e-2)
+    _, found = index.search(q, 5)
+    wx, wq = whitened(x, q, 8, 1e-2)
+    truth = np.argsort(brute_force(wx, wq, metric), axis=1)[:, :5]
+    assert recall(found, truth) > 0.99  # float32 vs float64 may swap near-ties only
+    plain = CodeIndex.build(x, metric, kind="exact").search(q, 5)[1]
+    assert recall(plain, truth) < 0.8  # whitening changes which codes are nearest: the test can fail
+
+
+def test_whitened_index_reloads_and_refuses_bad_input(tmp_path):
+    x, q = clustered(500, 12, 3), clustered(10, 12, 4)
+    index = CodeIndex.build(x, "cosine", whiten=6)
+    before = index.search(q, 4)
+    index.save(tmp_path / "idx")
+    after = CodeIndex.load(tmp_path / "idx").search(q, 4)
+    np.testing.assert_array_equal(before[1], after[1])
+    np.testing.assert_array_equal(before[0], after[0])
+    (tmp_path / "idx" / "whiten.faiss").write_bytes(b"damaged")
+    with pytest.raises(AekitError, match="whiten.faiss"):
+        CodeIndex.load(tmp_path / "idx")
+    with pytest.raises(AekitError, match="principal axes from 1 to the code's 12"):
+        CodeIndex.build(x, "cosine", whiten=13)
+    with pytest.raises(AekitError, match="float codes"):
+        CodeIndex.build(x, "hamming", thresholds="median", whiten=4)
+    with pytest.raises(AekitError, match="whiten_eps"):
+        CodeIndex.build(x, "l2", whiten=4, whiten_eps=-1.0)
+
+
 def test_search_leaves_the_callers_codes_alone():
     x = np.random.default_rng(8).normal(size=(50, 6)).astype(np.float32)
     kept = x.copy()
@@ -218,6 +263,16 @@ def test_cli_hamming_over_float_codes(capsys, digits_index, tmp_path):
     assert rc == 0 and "median" in out, err
     found = search_json(capsys, tmp_path / "bits", "40", "-k", "3")["results"]
     assert found[0]["distance"] == 0  # the item's own bits (ties at 0 may put another item first)
+
+
+def test_cli_whitened_index(capsys, digits_index, tmp_path):
+    rc, out, err = cli(capsys, "index", digits_index, "--out", tmp_path / "white", "--whiten", "4")
+    assert rc == 0 and "whitened onto 4" in out, err
+    found = search_json(capsys, tmp_path / "white", "40", "-k", "3")["results"]
+    assert found[0]["id"] == 40 and abs(found[0]["distance"]) < 1e-5  # an item is nearest itself
+    rc, _, err = cli(capsys, "index", digits_index, "--out", tmp_path / "bad", "--whiten", "0")
+    assert_one_line_error(rc, err, "whiten")
+    assert not (tmp_path / "bad" / "index.json").exists()
 
 
 def test_cli_search_picture(capsys, digits_index, tmp_path):
