@@ -10,6 +10,8 @@ The paper trains on 2^24 images per model. A CPU cannot: ``--images`` sets the b
 
     python benchmarks/acai_lines.py                               # 7 models x 3 seeds
     python benchmarks/acai_lines.py --models ACAI,Baseline --seeds 1 --images 65536
+    python benchmarks/acai_lines.py --models ACAI --seeds 1 --images 1048576 --schedule cosine \
+        --results acai_lines_2e20                                 # how far 4x the budget gets (a CPU half-hour)
 """
 from __future__ import annotations
 
@@ -110,10 +112,12 @@ def main() -> None:
                    help="lr decay over the run (the paper: none)")
     p.add_argument("--precision", default="bf16-mixed")
     p.add_argument("--progress", action="store_true")
+    p.add_argument("--results", default="acai_lines",
+                   help="results/NAME.json to write (a budget study, e.g. --images 1048576, keeps its own file)")
     p.add_argument("--report", action="store_true", help="print the table of the saved results and stop")
     args = p.parse_args()
     if args.report:
-        print(table(read_json(RESULTS / "acai_lines.json")["models"]))
+        print(table(read_json(RESULTS / f"{args.results}.json")["models"]))
         return
     labels = [m for m in args.models.split(",") if m]
     unknown = [m for m in labels if m not in MODELS]
@@ -130,8 +134,9 @@ def main() -> None:
             print(label, runs[-1], flush=True)
         results[label] = {"runs": runs, "published": PUBLISHED[label], "model": MODELS[label][0],
                           "settings": MODELS[label][1]}
-        earlier = read_json(RESULTS / "acai_lines.json").get("models", {}) if (RESULTS / "acai_lines.json").exists() else {}
-        write_results("acai_lines", {"network": NETWORK, "lr": args.lr, "schedule": args.schedule, "batch_size": args.batch_size,
+        path = RESULTS / f"{args.results}.json"
+        earlier = read_json(path).get("models", {}) if path.exists() else {}
+        write_results(args.results, {"network": NETWORK, "lr": args.lr, "schedule": args.schedule, "batch_size": args.batch_size,
                                      "precision": args.precision, "train_size": args.train_size,
                                      "paper_images": 1 << 24, "models": {**earlier, **results}})
     print(table(results))
