@@ -43,7 +43,12 @@ def reconstruction(raw: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tenso
 
 def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """KL(N(mu, exp(logvar)) || N(0, I)), summed over code dimensions, averaged over the batch."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1).mean()
+    return kl_normal_per_example(mu, logvar).mean()
+
+
+def kl_normal_per_example(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, I)) of each example, summed over code dimensions: (B,)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1)
 
 
 def sparsity_l1(z: torch.Tensor) -> torch.Tensor:

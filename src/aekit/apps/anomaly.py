@@ -33,19 +33,12 @@ __all__ = ["DEFAULT_CONTAMINATION", "Flags", "SCORES", "anomaly_scores", "auroc"
 
 
 def _has_posterior(model) -> bool:
-    return callable(getattr(model, "posterior", None)) and callable(getattr(model, "_log_likelihood", None))
+    return callable(getattr(model, "negative_elbo", None))
 
 
 def _sse(model, x: torch.Tensor) -> torch.Tensor:
     x_hat = model.reconstruct(x).reshape(x.shape)  # reconstruct, not decode(encode): unpooling uses switches
     return (x.float() - x_hat.float()).pow(2).reshape(x.shape[0], -1).sum(1)  # (B,)
-
-
-def _negative_elbo(model, x: torch.Tensor) -> torch.Tensor:
-    mu, logvar = (t.float() for t in model.posterior(x))  # (B, K) each
-    log_px = model._log_likelihood(model._decode_raw(mu), x)  # (B,) log p(x | z = mu), constants included
-    kl = 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(1)  # (B,) KL(q(z|x) || N(0, I)) per item
-    return kl - log_px
 
 
 def anomaly_scores(model, x, score: str = "sse", batch_size: int = 2048) -> np.ndarray:
@@ -63,9 +56,9 @@ def anomaly_scores(model, x, score: str = "sse", batch_size: int = 2048) -> np.n
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.shape[0] == 0:
         raise AekitError("anomaly scores need a non-empty batch of items (N, *item) as a tensor or numpy array")
-    fn = _sse if score == "sse" else _negative_elbo
+    score_of = (lambda xb: _sse(model, xb)) if score == "sse" else model.negative_elbo
     # inference.batched: eval mode, no gradients, the model's device, input shape checked
-    scores = inference.batched(lambda xb: fn(model, xb.float()), model, x, batch_size)  # (N,)
+    scores = inference.batched(lambda xb: score_of(xb.float()), model, x, batch_size)  # (N,)
     return scores.double().numpy()
 
 

@@ -88,6 +88,13 @@ class VariationalAutoEncoder(DeepAutoEncoder):
         return Output(out.reshape(x.shape), mu, {"recon": recon, "kl": weight * kl}, {"logvar": logvar})
 
     @torch.no_grad()
+    def negative_elbo(self, x: torch.Tensor) -> torch.Tensor:
+        """``-ELBO`` of each example in nats, (B,), with z at the posterior mean: ``KL(q(z|x) || p(z)) -
+        log p(x | z = mu)``, constants included. Deterministic (an anomaly score); training samples z instead."""
+        mu, logvar = (t.float() for t in self.posterior(x))  # (B, K) each
+        return L.kl_normal_per_example(mu, logvar) - self._log_likelihood(self._decode_raw(mu), x)
+
+    @torch.no_grad()
     def nll(self, x: torch.Tensor, k: int = 5000, chunk: int = 500,
             generator: torch.Generator | None = None) -> torch.Tensor:
         """Importance-sampled ``-log p(x)`` per example (Burda et al. 2016), in nats, shape (B,).
