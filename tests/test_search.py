@@ -186,6 +186,10 @@ def test_whitened_index_reloads_and_refuses_bad_input(tmp_path):
         CodeIndex.build(x, "hamming", thresholds="median", whiten=4)
     with pytest.raises(AekitError, match="whiten_eps"):
         CodeIndex.build(x, "l2", whiten=4, whiten_eps=-1.0)
+    flat = np.zeros((50, 12), dtype=np.float32)
+    flat[:, 0] = np.arange(50)  # one direction of variance only
+    with pytest.raises(AekitError, match="fewer than 3 directions"):
+        CodeIndex.build(flat, "l2", whiten=3, whiten_eps=0.0)
 
 
 def test_search_leaves_the_callers_codes_alone():

@@ -32,7 +32,7 @@ MAX_CONTAMINATION = 0.5  # past half the data "anomalies" are the norm (PyOD's b
 __all__ = ["DEFAULT_CONTAMINATION", "Flags", "SCORES", "anomaly_scores", "auroc", "check_contamination", "flag"]
 
 
-def _has_posterior(model) -> bool:
+def _has_elbo(model) -> bool:
     return callable(getattr(model, "negative_elbo", None))
 
 
@@ -49,7 +49,7 @@ def anomaly_scores(model, x, score: str = "sse", batch_size: int = 2048) -> np.n
     """
     if score not in SCORES:
         raise AekitError(f"unknown anomaly score {score!r}: choose one of {', '.join(SCORES)}")
-    if score == "elbo" and not _has_posterior(model):
+    if score == "elbo" and not _has_elbo(model):
         raise AekitError(f"anomaly score 'elbo' needs a model with a posterior (a vae), but {model.name!r} has "
                          f"none: use score 'sse' (the reconstruction error)")
     if isinstance(x, np.ndarray):

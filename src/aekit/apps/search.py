@@ -194,6 +194,7 @@ class CodeIndex:
             ids = ids.astype(np.int64)
         if kind == "auto":
             kind = "exact" if n < EXACT_LIMIT else "hnsw"
+        whitener = None
         if metric == "hamming":
             if isinstance(thresholds, str):
                 if thresholds != "median":
@@ -210,10 +211,10 @@ class CodeIndex:
             if not index.is_trained:
                 index.train(packed)
             index.add(packed)
-            whitener = None
         else:
             dim = x.shape[1]
-            whitener = None if whiten is None else _whitener(x, whiten, whiten_eps)
+            if whiten is not None:
+                whitener = _whitener(x, whiten, whiten_eps)
             x = _prepared(x, metric, whitener)
             index = _float_index(kind, x.shape[1], n, metric)
             if not index.is_trained:
@@ -355,8 +356,11 @@ def _whitener(x: np.ndarray, dims, eps: float):
         raise AekitError(f"whiten_eps must be a number >= 0 (a fraction of the largest eigenvalue), got {eps!r}")
     pca = faiss.PCAMatrix(k, int(dims), -0.5)  # eigen_power -1/2: divide each axis by its standard deviation
     pca.train(x)
-    largest = float(faiss.vector_to_array(pca.eigenvalues)[0])
-    pca.epsilon = float(eps) * largest
+    eigenvalues = faiss.vector_to_array(pca.eigenvalues)[: int(dims)]  # descending
+    pca.epsilon = float(eps) * float(eigenvalues[0])
+    if not (eigenvalues + pca.epsilon > 0).all():  # an axis without variance would be divided by zero
+        raise AekitError(f"the codes vary along fewer than {dims} directions: whiten onto fewer axes, or pass "
+                         f"whiten_eps > 0")
     pca.prepare_Ab()  # rebuild the projection with the regulariser
     return pca
 
