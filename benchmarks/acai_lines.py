@@ -136,9 +136,10 @@ def main() -> None:
                           "settings": MODELS[label][1]}
         path = RESULTS / f"{args.results}.json"
         earlier = read_json(path).get("models", {}) if path.exists() else {}
-        write_results(args.results, {"network": NETWORK, "lr": args.lr, "schedule": args.schedule, "batch_size": args.batch_size,
-                                     "precision": args.precision, "train_size": args.train_size,
-                                     "paper_images": 1 << 24, "models": {**earlier, **results}})
+        write_results(args.results, {"network": NETWORK, "lr": args.lr, "schedule": args.schedule,
+                                     "batch_size": args.batch_size, "precision": args.precision,
+                                     "train_size": args.train_size, "paper_images": 1 << 24,
+                                     "models": {**earlier, **results}})
     print(table(results))
     for key, what in (("mean_distance_x1e3", "Mean Distance"), ("smoothness", "Smoothness")):
         means = {k: summarise(v["runs"], key)[0] for k, v in results.items()}

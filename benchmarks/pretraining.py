@@ -1,7 +1,8 @@
 """Pretraining a classifier with few labels: MNIST test error with 100, 1000 and all 60,000 labels.
 
-Methods, all on one architecture (784-500-500-2000 ReLU, or sigmoid with ``--activation``, then a 10-way softmax: the network of Hinton &
-Salakhutdinov, Science 2006, whose RBM-pretrained, fine-tuned classifier made 1.2% errors):
+Methods, all on one architecture (784-500-500-2000 ReLU, or sigmoid with ``--activation``, then a 10-way
+softmax: the network of Hinton & Salakhutdinov, Science 2006, whose RBM-pretrained, fine-tuned classifier made
+1.2% errors):
 
 - random init: the same network from PyTorch's default initialisation, trained on the labels only;
 - stacked AE: greedy layer-wise pretraining (Bengio et al., NIPS 2007) of three shallow autoencoders on
@@ -75,8 +76,8 @@ def pretrain(method: str, train, widths, layer_epochs: int, activation: str, see
         return build_network(train, widths, activation, seed)
     options = {"denoising": dict(noise="masking", noise_level=NOISE_LEVEL),
                "contractive": dict(layer_model="contractive", layer_options={"weight": CONTRACTIVE_WEIGHT})}
-    stack = pretrain_stack(train, [math.prod(train.item_shape), *widths], activation=activation, code_activation=activation,
-                           loss="bce", config=TrainConfig(epochs=layer_epochs, seed=seed, **PRETRAIN),
+    stack = pretrain_stack(train, [math.prod(train.item_shape), *widths], activation=activation,
+                           code_activation=activation, loss="bce", config=TrainConfig(epochs=layer_epochs, seed=seed, **PRETRAIN),
                            **options.get(method, {}))
     model = build_network(train, widths, activation, seed)
     init_autoencoder(model, stack)

@@ -17,6 +17,7 @@ from aekit.errors import AekitError
 from aekit.registry import MODELS, build, model_names
 from aekit.train import TrainConfig
 from aekit.train.pretrain import init_autoencoder, pretrain_stack
+from test_cli import assert_user_error, cli
 
 DISCRETE = {"binary", "onehot", "vqvae"}  # codes without a gradient: refused
 QUICK = dict(epochs=3, batch_size=32, lr=1e-3, progress=False)
@@ -32,12 +33,6 @@ def small_ae(digits):
     torch.manual_seed(0)
     return aekit.train("ae", digits[0], hidden=[16], latent_dim=8, norm="batch", epochs=2, progress=False,
                        evaluate=False).model
-
-
-def cli(capsys, *argv):
-    rc = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
 
 
 # ---- the labelled draw -------------------------------------------------------------------------------
@@ -168,24 +163,18 @@ def test_cli_finetune_reports_the_test_accuracy_of_the_saved_classifier(capsys, 
     assert rc == 0 and json.loads(out)["n_labelled"] == 50
 
 
-def _assert_user_error(rc, err, cause):
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert rc == 2 and len(lines) == 1 and lines[0].startswith("aekit: error: "), (rc, err)
-    assert cause.lower() in lines[0].lower(), lines[0]
-
-
 @pytest.mark.parametrize("labels, cause", [("5", "fewer than the 10 classes"), ("100000", "more than the 1437"),
                                            ("many", "--labels must be")])
 def test_cli_refuses_impossible_label_counts(capsys, ae_run, tmp_path, labels, cause):
     rc, _, err = cli(capsys, "finetune", ae_run, "--labels", labels, "--quiet", "--out", tmp_path / "cls")
-    _assert_user_error(rc, err, cause)
+    assert_user_error(rc, err, cause)
     assert not (tmp_path / "cls").exists()
 
 
 def test_cli_refuses_a_hold_out_that_leaves_a_class_out(capsys, ae_run, tmp_path):
     rc, _, err = cli(capsys, "finetune", ae_run, "--labels", "50", "--val-labels", "5", "--quiet",
                      "--out", tmp_path / "cls")
-    _assert_user_error(rc, err, "--val-labels must")
+    assert_user_error(rc, err, "--val-labels must")
     assert not (tmp_path / "cls").exists()
 
 
@@ -194,13 +183,13 @@ def test_cli_refuses_runs_it_cannot_fine_tune(capsys, tmp_path, ae_run):
     assert main(["train", "binary", "--data", "digits", "--latent-dim", "8", "--set", "hidden=[16]", "--epochs",
                  "1", "--quiet", "--out", str(binary)]) == 0
     capsys.readouterr()
-    _assert_user_error(*cli(capsys, "finetune", binary, "--labels", "50")[::2], "discrete codes")
+    assert_user_error(*cli(capsys, "finetune", binary, "--labels", "50")[::2], "discrete codes")
 
     assert main(["finetune", str(ae_run), "--labels", "20", "--epochs", "1", "--quiet", "--out",
                  str(tmp_path / "cls")]) == 0
     capsys.readouterr()
-    _assert_user_error(*cli(capsys, "finetune", tmp_path / "cls", "--labels", "50")[::2], "is a classifier")
-    _assert_user_error(*cli(capsys, "finetune", ae_run, "--labels", "50", "--out", tmp_path / "cls")[::2],
+    assert_user_error(*cli(capsys, "finetune", tmp_path / "cls", "--labels", "50")[::2], "is a classifier")
+    assert_user_error(*cli(capsys, "finetune", ae_run, "--labels", "50", "--out", tmp_path / "cls")[::2],
                        "already holds a run")
 
 
@@ -210,4 +199,4 @@ def test_cli_refuses_data_without_labels(capsys, tmp_path):
     assert main(["train", "ae", "--data", str(tmp_path / "x.npy"), "--latent-dim", "4", "--set", "hidden=[8]",
                  "--epochs", "1", "--quiet", "--out", str(run)]) == 0
     capsys.readouterr()
-    _assert_user_error(*cli(capsys, "finetune", run, "--labels", "20")[::2], "no labels")
+    assert_user_error(*cli(capsys, "finetune", run, "--labels", "20")[::2], "no labels")

@@ -9,6 +9,7 @@ import pytest
 
 from aekit.apps.search import CodeIndex, binarize, median_thresholds
 from aekit.errors import AekitError
+from test_cli import assert_user_error, cli
 
 faiss = pytest.importorskip("faiss")
 
@@ -180,6 +181,8 @@ def test_whitened_index_reloads_and_refuses_bad_input(tmp_path):
     (tmp_path / "idx" / "whiten.faiss").write_bytes(b"damaged")
     with pytest.raises(AekitError, match="whiten.faiss"):
         CodeIndex.load(tmp_path / "idx")
+    CodeIndex.build(x, "cosine").save(tmp_path / "idx")  # rebuilt in place without whitening
+    assert not (tmp_path / "idx" / "whiten.faiss").exists() and CodeIndex.load(tmp_path / "idx").whitener is None
     with pytest.raises(AekitError, match="principal axes from 1 to the code's 12"):
         CodeIndex.build(x, "cosine", whiten=13)
     with pytest.raises(AekitError, match="float codes"):
@@ -204,21 +207,6 @@ def test_search_leaves_the_callers_codes_alone():
 
 # ---- the CLI: aekit index / aekit search ------------------------------------------------------------------
 TINY_RUN = ["--latent-dim", "6", "--set", "hidden=[24]", "--epochs", "3", "--quiet", "--seed", "0"]
-
-
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    from aekit.cli import main
-
-    rc = main([str(a) for a in argv])
-    captured = capsys.readouterr()
-    return rc, captured.out, captured.err
-
-
-def assert_one_line_error(rc: int, err: str, *causes: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert rc == 2 and len(lines) == 1 and lines[0].startswith("aekit: error: "), (rc, err)
-    for cause in causes:
-        assert cause.lower() in lines[0].lower(), (cause, lines[0])
 
 
 @pytest.fixture(scope="module")
@@ -275,7 +263,7 @@ def test_cli_whitened_index(capsys, digits_index, tmp_path):
     found = search_json(capsys, tmp_path / "white", "40", "-k", "3")["results"]
     assert found[0]["id"] == 40 and abs(found[0]["distance"]) < 1e-5  # an item is nearest itself
     rc, _, err = cli(capsys, "index", digits_index, "--out", tmp_path / "bad", "--whiten", "0")
-    assert_one_line_error(rc, err, "whiten")
+    assert_user_error(rc, err, "whiten")
     assert not (tmp_path / "bad" / "index.json").exists()
 
 
@@ -304,7 +292,7 @@ def test_cli_text_query(capsys, tmp_path):
     found = search_json(capsys, run / "index", tmp_path / "q.txt", "-k", "3")["results"]
     assert {r["class"] for r in found} == {"food"}
     rc, _, err = cli(capsys, "search", run / "index", "zebra")
-    assert_one_line_error(rc, err, "none of the words")
+    assert_user_error(rc, err, "none of the words")
 
 
 def test_cli_bad_input_is_one_line(capsys, digits_index, tmp_path):
@@ -312,18 +300,18 @@ def test_cli_bad_input_is_one_line(capsys, digits_index, tmp_path):
 
     index = digits_index / "index"
     rc, _, err = cli(capsys, "search", index, "  ")
-    assert_one_line_error(rc, err, "empty")
+    assert_user_error(rc, err, "empty")
     Image.fromarray(np.zeros((10, 10), np.uint8)).save(tmp_path / "big.png")
     rc, _, err = cli(capsys, "search", index, tmp_path / "big.png")
-    assert_one_line_error(rc, err, "10x10", "8x8")
+    assert_user_error(rc, err, "10x10", "8x8")
     rc, _, err = cli(capsys, "search", index, "3", "-k", "5000")
-    assert_one_line_error(rc, err, "holds 1437 items")
+    assert_user_error(rc, err, "holds 1437 items")
     rc, _, err = cli(capsys, "search", tmp_path, "3")
-    assert_one_line_error(rc, err, "not an aekit index")
+    assert_user_error(rc, err, "not an aekit index")
     rc, _, err = cli(capsys, "search", digits_index, "3")
-    assert_one_line_error(rc, err, "run directory, not an index")
+    assert_user_error(rc, err, "run directory, not an index")
     rc, _, err = cli(capsys, "index", digits_index, "--out", digits_index)
-    assert_one_line_error(rc, err, "holds other files")
+    assert_user_error(rc, err, "holds other files")
 
 
 def test_cli_refuses_an_index_of_other_weights(capsys, digits_index, tmp_path):
@@ -332,9 +320,9 @@ def test_cli_refuses_an_index_of_other_weights(capsys, digits_index, tmp_path):
     other = tmp_path / "other"
     assert cli(capsys, "train", "ae", "--data", "digits", "--out", other, *TINY_RUN[:-1], "1")[0] == 0
     rc, _, err = cli(capsys, "search", digits_index / "index", "3", "--run", other)
-    assert_one_line_error(rc, err, "another model")
+    assert_user_error(rc, err, "another model")
     retrained = tmp_path / "retrained"  # the run retrained in place: same folder, new weights
     shutil.copytree(digits_index, retrained)
     shutil.copy(other / "model.safetensors", retrained / "model.safetensors")
     rc, _, err = cli(capsys, "search", retrained / "index", "3")
-    assert_one_line_error(rc, err, "another model", "rebuild")
+    assert_user_error(rc, err, "another model", "rebuild")

@@ -40,7 +40,7 @@ An index is saved as a folder: ``index.faiss`` (written by FAISS's own writer, n
 ``index.json`` (metric, kind, bits or dimension, the item ids, the thresholds that binarise float queries,
 the sha256 of ``index.faiss`` and whatever ``meta`` the caller adds, e.g. the run the codes came from), and
 ``whiten.faiss`` (FAISS's writer again) when the codes are whitened.
-Both files are written atomically, ``index.json`` last: a folder whose JSON does not match its FAISS file
+Each file is written atomically, ``index.json`` last: a folder whose JSON does not match its FAISS files
 is refused on load.
 """
 from __future__ import annotations
@@ -172,8 +172,6 @@ class CodeIndex:
         ``exact``, ``hnsw`` or ``ivf``. ``ids``: an item id per code (default 0..N-1). ``whiten``: PCA-whiten
         float codes onto their top ``whiten`` principal axes first, each eigenvalue regularised by ``whiten_eps``
         times the largest (see the module)."""
-        import faiss
-
         if metric not in METRICS:
             raise AekitError(f"unknown metric {metric!r}: use one of {', '.join(METRICS)}")
         _check_kind(kind)
@@ -288,7 +286,7 @@ class CodeIndex:
         if self.whitener is not None:
             with atomic_path(folder / WHITEN_FILE) as tmp:
                 faiss.write_VectorTransform(self.whitener, str(tmp))
-            whiten = {"dims": int(self.whitener.d_out), "eps": float(self.whitener.epsilon),
+            whiten = {"dims": int(self.whitener.d_out), "epsilon": float(self.whitener.epsilon),  # added to eigenvalues
                       "sha256": _sha256(folder / WHITEN_FILE)}
         info = {
             "format": FORMAT, "version": VERSION, "metric": self.metric, "kind": self.kind, "dim": self.dim,
@@ -298,6 +296,8 @@ class CodeIndex:
         }
         with atomic_path(folder / META_FILE) as tmp:  # last: it vouches for the FAISS file beside it
             tmp.write_text(json.dumps(info) + "\n")
+        if self.whitener is None:  # an index rebuilt in place without whitening must not keep the old transform
+            (folder / WHITEN_FILE).unlink(missing_ok=True)
         return folder
 
     @classmethod
