@@ -87,16 +87,18 @@ def patch_features(train, args) -> tuple[PatchFeatures, PatchFeatures, dict]:
     t0 = time.perf_counter()
     size = PATCH["size"]
     whitener = PatchWhitener.fit(sample_patches(train.x, size, PATCH["patches"], seed=0), size)
+    # the AE trains on a second, independent sample of patches, whitened by the first one's transform
     patches = whitener.transform(sample_patches(train.x, size, PATCH["patches"], seed=1))
     run = aekit.train("sparse", ArrayDataset(patches, name="cifar10 whitened patches"), latent_dim=PATCH["filters"],
-                      **PATCH_AE, epochs=args.patch_epochs, schedule="cosine", precision=args.precision, eval_every=0, progress=False,
-                      evaluate=False)
+                      **PATCH_AE, epochs=args.patch_epochs, schedule="cosine", precision=args.precision,
+                      eval_every=0, progress=False, evaluate=False)
     learned = PatchFeatures(run.model.encoder.linears[0].weight.detach(), whitener)
     random_filters = PatchFeatures(torch.randn(PATCH["filters"], patches.shape[1],
                                                generator=torch.Generator().manual_seed(0)), whitener)
     seconds = time.perf_counter() - t0
     print(f"patch sparse AE: {PATCH['patches']} patches, {args.patch_epochs} epochs in {seconds:.0f} s", flush=True)
-    return learned, random_filters, {**PATCH, **PATCH_AE, "epochs": args.patch_epochs, "train_seconds": round(seconds, 1)}
+    settings = {**PATCH, **PATCH_AE, "epochs": args.patch_epochs, "train_seconds": round(seconds, 1)}
+    return learned, random_filters, settings
 
 
 # How codes are compared: the index's metric after a transform fitted on the training codes. Centring
@@ -213,7 +215,8 @@ def main() -> None:
         "results": results, "models": models, "picture": picture.name,
         "picture_rows": list(neighbours), "wall_seconds": round(seconds, 1),
         "codes_beat_pixels": bool(codes_best > pixels_best),
-        "training_beats_control": {name: bool(best(name) > best(control)) for name, control in TRAINED_VS_CONTROL.items()},
+        "training_beats_control": {name: bool(best(name) > best(control))
+                                   for name, control in TRAINED_VS_CONTROL.items()},
         "settings": {"batch_size": args.batch_size, "lr": args.lr, "schedule": "cosine", "precision": args.precision},
     })
     controls = ", ".join(f"{name} {100 * best(name):.2f}% vs {control} {100 * best(control):.2f}%"

@@ -37,24 +37,26 @@ def test_whitened_patches_have_identity_covariance_off_the_mean_direction(images
     assert torch.allclose(whitener.zca, whitener.zca.T)  # ZCA: the symmetric whitening, closest to the input
 
 
-def test_fast_features_equal_the_per_position_definition(images):
+@pytest.mark.parametrize("width", [10, 12])  # square and not
+def test_fast_features_equal_the_per_position_definition(width):
+    images = torch.rand(2, 3, 10, width, generator=torch.Generator().manual_seed(1))
     size, filters = 3, 5
     whitener = PatchWhitener.fit(sample_patches(images, size, 5000), size)
     g = torch.Generator().manual_seed(2)
     weights, bias = torch.randn(filters, 3 * size * size, generator=g), torch.randn(filters, generator=g)
-    fast = PatchFeatures(weights, whitener, bias)(images[:2], batch_size=1)
-    side = images.shape[-1] - size + 1  # 8: quadrants of 4x4 positions
+    fast = PatchFeatures(weights, whitener, bias)(images, batch_size=1)
+    rows, cols = 10 - size + 1, width - size + 1  # even counts of positions: quadrants split them exactly
     expected, cut = torch.zeros(2, filters, 2, 2), 0
     for n in range(2):
-        for r in range(side):
-            for c in range(side):
+        for r in range(rows):
+            for c in range(cols):
                 patch = images[n:n + 1, :, r:r + size, c:c + size].reshape(1, -1)
                 response = F.relu(whitener.transform(patch) @ weights.T + bias)[0]
-                expected[n, :, r // 4, c // 4] += response / 16
+                expected[n, :, r // (rows // 2), c // (cols // 2)] += response / (rows // 2 * cols // 2)
                 cut += int((response == 0).sum())
     assert fast.shape == (2, filters * 4)
     assert torch.allclose(fast, expected.flatten(1), rtol=2e-2, atol=2e-2)  # bf16 GEMM on CPU
-    assert 0 < cut < 2 * side * side * filters  # the rectification both passes and cuts responses
+    assert 0 < cut < 2 * rows * cols * filters  # the rectification both passes and cuts responses
 
 
 def test_features_ignore_brightness_and_contrast(images):

@@ -65,7 +65,8 @@ def _contrast_normalise(patches: torch.Tensor, eps: float) -> torch.Tensor:
 
 @dataclass
 class PatchWhitener:
-    """Contrast normalisation then ZCA whitening of ``size x size`` patches: ``transform(p) = (norm(p) - mean) @ zca``."""
+    """Contrast normalisation then ZCA whitening of ``size x size`` patches:
+    ``transform(p) = (norm(p) - mean) @ zca``."""
 
     size: int
     mean: torch.Tensor  # (D,) mean of the normalised patches
@@ -116,12 +117,12 @@ class PatchFeatures:
         folded = self.filters.float() @ self.whitener.zca
         shift = folded @ self.whitener.mean - (0 if self.bias is None else self.bias.float())
         compute = torch.bfloat16 if images.device.type == "cpu" else torch.float32
-        side = images.shape[-1] - size + 1
+        rows, cols_out = images.shape[-2] - size + 1, images.shape[-1] - size + 1  # positions of a patch
         out = []
         for start in range(0, len(images), batch_size):
             cols = F.unfold(images[start:start + batch_size].float(), size).transpose(1, 2)  # (B, L, D): every patch
             normalised = _contrast_normalise(cols, self.whitener.contrast_eps).to(compute).flatten(0, 1)
             response = torch.addmm(-shift.to(compute), normalised, folded.T.to(compute)).relu_()  # (B*L, K)
-            maps = response.reshape(-1, side, side, len(folded)).permute(0, 3, 1, 2)
+            maps = response.reshape(-1, rows, cols_out, len(folded)).permute(0, 3, 1, 2)
             out.append(F.adaptive_avg_pool2d(maps, self.pool).flatten(1).float())
         return torch.cat(out)
