@@ -29,8 +29,8 @@ for grey values). ``mse`` and ``sse`` differ by a constant factor of 3072, which
 
 Data: the CIFAR-10 PNGs of ../shared/data/cifar10-images (20,000 training images, 2,000 per class; the
 10,000 test images). Writes ``results/image_search.json`` and ``results/image_search.png`` (for a few
-queries: the query, then its 8 nearest by pixels, by the deep AE's code and by the conv AE's code, one
-row each, each compared in the way that gives it the highest P@10).
+queries: the query, then its 8 nearest by pixels, by the deep AE's code, by the conv AE's code and by the
+patch sparse AE's features, one row each, each compared in the way that gives it the highest P@10).
 
     flock /tmp/aekit-cpu.lock nice python benchmarks/image_search.py            # the reported run
     python benchmarks/image_search.py --quick                                     # a 2-minute check
