@@ -195,7 +195,7 @@ def main() -> None:
             print(rows[-1], flush=True)
 
     neighbours = {}  # the picture: each method compared its best way (by P@10)
-    for name in ("pixels", "deep AE", "conv AE", "patch sparse AE"):
+    for name in ("pixels", *TRAINED):
         best = max(COMPARISONS, key=lambda c: results[f"{name}/{c}"]["precision@10"])
         neighbours[f"{name} ({best})"] = all_ids[name, best]
     print(format_table(rows))

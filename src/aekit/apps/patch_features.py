@@ -3,7 +3,7 @@ position of an image, its rectified responses pooled over the image's quadrants.
 
 The recipe of Coates, Lee & Ng, "An Analysis of Single-Layer Networks in Unsupervised Feature Learning"
 (AISTATS 2011), where a sparse autoencoder on 6x6 patches of CIFAR-10 gave features a linear classifier
-reads at 73% accuracy (raw pixels: about 40%). An image descriptor made this way is a convolutional
+reads at about 73% accuracy (as recalled). An image descriptor made this way is a convolutional
 encoder whose filters an autoencoder learned; what makes it strong is the encoding (contrast
 normalisation, whitening, rectification, pooling over positions), which is why the image-search benchmark
 also measures it with random filters.
@@ -13,8 +13,8 @@ also measures it with random filters.
   then ZCA whitening, fitted on sampled patches; the autoencoder trains on its output.
 * :class:`PatchFeatures`: filters ``(K, C*size*size)`` acting on whitened patches -> image features
   ``(N, pool*pool*K)``. The whitening is folded into the filters, so a batch of images costs one matrix
-  product over its unfolded, contrast-normalised patches (bf16 on CPU: 6x fp32's speed there, and exact
-  enough for ranking neighbours) and no per-patch Python.
+  product over its unfolded, contrast-normalised patches (bf16 on CPU: about 3x fp32's speed for this product
+  on our 2-core machine, and exact enough for ranking neighbours) and no per-patch Python.
 """
 from __future__ import annotations
 
