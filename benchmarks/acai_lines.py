@@ -60,28 +60,30 @@ def run_one(label: str, seed: int, train: ArrayDataset, args) -> dict:
     epochs = max(1, round(steps * args.batch_size / len(data)))
     torch.manual_seed(seed)
     model = aekit.build(name, input_shape=list(data.item_shape), **{**NETWORK, **extra})
-    curve = []  # (images seen, Mean Distance, Smoothness) after every pass: how many images a CPU needs
+    curve = []  # (images seen, Mean Distance, Smoothness, endpoints' Mean Distance) after every pass
     scoring = [0.0]
 
     def score(row: dict) -> None:
         t = time.perf_counter()
         s = evaluate_lines_model(model, value_range=value_range, seed=1000 + seed)
-        curve.append([row["epoch"] * len(data), s["mean_distance_x1e3"], s["smoothness"]])
+        curve.append([row["epoch"] * len(data), s["mean_distance_x1e3"], s["smoothness"],
+                      s["endpoint_mean_distance_x1e3"]])
         scoring[0] += time.perf_counter() - t
 
     t0 = time.perf_counter()
     aekit.train(model, data, epochs=epochs, batch_size=args.batch_size, lr=args.lr, precision=args.precision,
                 schedule=args.schedule, seed=seed, progress=args.progress, eval_every=0, evaluate=False, on_epoch_end=score)
     seconds = time.perf_counter() - t0 - scoring[0]  # training only
-    _, md, sm = curve[-1]
-    return {"seed": seed, "mean_distance_x1e3": md, "smoothness": sm, "images_seen": epochs * len(data),
+    _, md, sm, ends = curve[-1]
+    return {"seed": seed, "mean_distance_x1e3": md, "smoothness": sm, "endpoint_mean_distance_x1e3": ends,
+            "images_seen": epochs * len(data),
             "train_seconds": round(seconds, 1), "curve": curve}
 
 
 def summarise(runs: list[dict], key: str) -> tuple[float, float]:
     """Mean and std over the seeds whose score is defined (a collapsed model, one output for every code, has
     an undefined Smoothness: its runs are counted apart, in ``undefined_runs``)."""
-    values = [r[key] for r in runs if math.isfinite(r[key])]
+    values = [r[key] for r in runs if math.isfinite(r.get(key, math.nan))]  # older results lack newer keys
     if not values:
         return math.nan, math.nan
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
@@ -92,9 +94,11 @@ def table(models: dict) -> str:
     for label, r in models.items():
         (md, md_sd), (sm, sm_sd) = summarise(r["runs"], "mean_distance_x1e3"), summarise(r["runs"], "smoothness")
         undefined = sum(not math.isfinite(x["smoothness"]) for x in r["runs"])
+        ends = summarise(r["runs"], "endpoint_mean_distance_x1e3")[0]  # the reconstructions' share of MD
         rows.append({"model": label, "Mean Distance x1e3": f"{md:.2f} ± {md_sd:.2f}", "paper MD": PUBLISHED[label][0],
                      "Smoothness": f"{sm:.3f} ± {sm_sd:.3f}" + (f" ({undefined} collapsed)" if undefined else ""),
-                     "paper Sm": PUBLISHED[label][1], "seeds": len(r["runs"]),
+                     "paper Sm": PUBLISHED[label][1], "MD endpoints": f"{ends:.2f}" if math.isfinite(ends) else "-",
+                     "seeds": len(r["runs"]),
                      "images/run": r["runs"][0]["images_seen"],
                      "min/run": statistics.fmean(x["train_seconds"] for x in r["runs"]) / 60})
     return format_table(rows)

@@ -115,6 +115,30 @@ def test_acai_critic_loss_matches_the_official_formula():
     torch.testing.assert_close(got, expected)
 
 
+def test_acai_critic_learns_from_the_batch_the_ae_phase_decoded():
+    """The loop runs ACAI's ``ae`` phase, then its ``critic`` phase on the same batch: the critic reuses the
+    images (and alphas) the ae phase decoded, as the official code's single forward pass, without decoding
+    again; a different batch object is decoded afresh."""
+    torch.manual_seed(0)
+    model = build("acai", input_shape=12, latent_dim=3, hidden=[16], loss="mse").train()
+    assert model.phases == ("ae", "critic")
+    x = torch.rand(6, 12)
+    decodes = []
+    model.decoder.register_forward_hook(lambda *_: decodes.append(1))
+    torch.manual_seed(5)
+    model.phase_losses(x, "ae")
+    before = len(decodes)
+    got = model.phase_losses(x, "critic")["critic"]
+    assert len(decodes) == before  # nothing decoded in the critic phase
+    torch.manual_seed(5)  # the same alpha draw, decoded afresh (the stash was used up)
+    expected = model.critic_losses(x)["critic"]
+    assert len(decodes) == before + 2
+    torch.testing.assert_close(got, expected)
+    model.phase_losses(x, "ae")
+    model.critic_losses(x.clone())  # another batch: decoded here, not taken from the stash
+    assert len(decodes) == before + 6
+
+
 def test_aae_pulls_codes_towards_the_prior():
     """Codes of an AAE trained against N(0, I) are closer to N(0, I) than those of the same AE without it."""
     x = torch.rand(2048, 16, generator=torch.Generator().manual_seed(0)) * torch.linspace(0.1, 3, 16)

@@ -116,6 +116,23 @@ def test_cross_fade_scores_match_the_published_figures(pairs, fade):
     assert np.median(scores) == pytest.approx(14 / 15, abs=0.01)  # one jump
     assert 6.2 <= 1e3 * dist[far].mean() <= 7.6  # measured 6.8; the published example 7.2
     assert 1e3 * dist[:, [0, -1]].max() < 1e-3  # the endpoints are true lines
+    assert m["endpoint_mean_distance_x1e3"] == pytest.approx(1e3 * dist[:, [0, -1]].mean(), abs=1e-12)
+
+
+def test_endpoint_mean_distance_is_the_reconstructions_share():
+    """Blurred endpoints (a model's imperfect reconstructions) with true lines in between: the endpoints'
+    mean is theirs alone, and the Mean Distance is that share of the steps."""
+    a = random_angles(64, seed=4)
+    ends = render_lines(a).reshape(32, 2, 1, 32, 32)
+    middle = render_lines(a[:32]).reshape(32, 1, 1, 32, 32).expand(32, 6, 1, 32, 32)
+    blurred = torch.nn.functional.avg_pool2d(ends.reshape(64, 1, 32, 32), 3, 1, 1, count_include_pad=False)
+    blurred = blurred.reshape(32, 2, 1, 32, 32)
+    images = torch.cat([blurred[:, :1], middle, blurred[:, 1:]], dim=1)  # (32, 8, 1, 32, 32)
+    m = interpolation_metrics(images)
+    _, d = nearest_angles(blurred.reshape(64, 1, 32, 32))
+    assert m["endpoint_mean_distance_x1e3"] == pytest.approx(1e3 * d.mean(), rel=1e-9)
+    assert m["endpoint_mean_distance_x1e3"] > 1  # a blurred 2-px line is far from every line
+    assert m["mean_distance_x1e3"] == pytest.approx(m["endpoint_mean_distance_x1e3"] * 2 / 8, rel=1e-3)
 
 
 def test_value_range_01_gives_the_same_result_as_pm1(fade):

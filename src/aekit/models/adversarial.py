@@ -1,8 +1,10 @@
 """Autoencoders with a second player: a discriminator on codes (AAE) or a critic on interpolations (ACAI).
 
-Both declare ``phases = ("critic", "ae")``: the loop first steps the critic's own optimiser on the
-critic's loss (the autoencoder's outputs enter it without gradient), then the autoencoder's optimiser
-on the reconstruction plus the adversarial term. ``phase_parameters`` keeps the two sets disjoint.
+Each has a ``critic`` phase, which steps the critic's own optimiser on the critic's loss (the
+autoencoder's outputs enter it without gradient), and an ``ae`` phase, which steps the autoencoder's
+optimiser on the reconstruction plus the adversarial term. ``phase_parameters`` keeps the two sets
+disjoint. The AAE steps its discriminator first; ACAI steps the autoencoder first and lets its critic
+learn from the images that step decoded (see ``ACAI``).
 """
 from __future__ import annotations
 
@@ -109,6 +111,11 @@ class ACAI(_TwoPlayer):
     is ``backbone="acai"``, ``loss="mse"`` on [-1, 1] images, Adam 1e-4, batch 64.
     """
 
+    # The autoencoder's step comes first and leaves its decoded images for the critic's step on the same
+    # batch: the critic learns from what the autoencoder made before its update, as in the official code
+    # (both players' updates computed from one forward pass), and the batch is not decoded twice.
+    phases = ("ae", "critic")
+
     def __init__(self, adv_weight: float = 0.5, reg: float = 0.2, **ae_options):
         super().__init__(**ae_options)
         if adv_weight < 0 or not 0 <= reg <= 1:
@@ -117,6 +124,7 @@ class ACAI(_TwoPlayer):
         opts = self.hparams
         self.critic = build_critic(opts["backbone"], self.input_shape, self.latent_dim, hidden=opts["hidden"],
                                    activation=opts["activation"], norm=opts["norm"], options=opts["backbone_options"])
+        self._decoded: tuple | None = None  # (x, alpha, x_mix, x_hat) of the last training forward, no gradient
 
     def mix(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(alpha (B, 1), z_mix (B, K))``: each code mixed with its mirror in the batch, alpha in [0, 0.5]."""
@@ -124,17 +132,24 @@ class ACAI(_TwoPlayer):
         return alpha, alpha * z + (1 - alpha) * z.flip(0)
 
     def critic_losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        with torch.no_grad():
-            z = self.encode(x)
-            x_hat = self.decode(z)
-            alpha, z_mix = self.mix(z)
-            x_mix = self.decode(z_mix)
-            near_real = x_hat + self.reg * (x.reshape(x_hat.shape) - x_hat)  # 0.2 x + 0.8 x_hat
+        decoded, self._decoded = self._decoded, None
+        if decoded is not None and decoded[0] is x:  # the ae phase just decoded this very batch
+            _, alpha, x_mix, x_hat = decoded
+        else:  # called on its own (or the batch was copied on the way): decode it here
+            with torch.no_grad():
+                z = self.encode(x)
+                x_hat = self.decode(z)
+                alpha, z_mix = self.mix(z)
+                x_mix = self.decode(z_mix)
+        near_real = x_hat + self.reg * (x.reshape(x_hat.shape) - x_hat)  # 0.2 x + 0.8 x_hat
         loss = (self.critic(x_mix) - alpha.squeeze(1)).pow(2).mean() + self.critic(near_real).pow(2).mean()
         return {"critic": loss}
 
     def forward(self, x: torch.Tensor) -> Output:
         out = super().forward(x)  # recon
-        _, z_mix = self.mix(out.z)
-        adv = self.adv_weight * self.critic(self.decode(z_mix)).pow(2).mean()
+        alpha, z_mix = self.mix(out.z)
+        x_mix = self.decode(z_mix)
+        adv = self.adv_weight * self.critic(x_mix).pow(2).mean()
+        if self.training:
+            self._decoded = (x, alpha.detach(), x_mix.detach(), out.x_hat.detach())
         return Output(out.x_hat, out.z, {**out.losses, "adv": adv}, out.extras)

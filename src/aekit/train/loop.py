@@ -169,10 +169,14 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
             raise AekitError(f"nothing to resume: no {CHECKPOINT} in {run_dir}; train without --resume")
         state = load_checkpoint(checkpoint_path)
         model.load_state_dict(state["model"])
-        for opt, s in zip(optimizers, state["optimizers"]):
-            opt.load_state_dict(s)
-        for sch, s in zip(schedulers, state["schedulers"]):
-            sch.load_state_dict(s)
+        saved = tuple(state.get("phases", phases))  # checkpoints before phases were recorded: the model's order
+        if sorted(saved) != sorted(phases):
+            raise AekitError(f"the checkpoint in {run_dir} trains phases {saved}, model {model.name!r} has "
+                             f"{phases}: resume it with the version of aekit that wrote it, or train anew")
+        by_phase = dict(zip(saved, zip(state["optimizers"], state["schedulers"])))
+        for phase, opt, sch in zip(phases, optimizers, schedulers):  # by name: a model may reorder its phases
+            opt.load_state_dict(by_phase[phase][0])
+            sch.load_state_dict(by_phase[phase][1])
         torch.set_rng_state(state["rng"])
         start_epoch, step = int(state["epoch"]), int(state["step"])
         logger.load_existing()
@@ -235,7 +239,8 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
                     f"set grad_clip=1 or precision=32-true{', then resume' if kept else ''}")
             if writes:
                 save_checkpoint(checkpoint_path, {
-                    "model": model.state_dict(), "optimizers": [o.state_dict() for o in optimizers],
+                    "model": model.state_dict(), "phases": list(phases),
+                    "optimizers": [o.state_dict() for o in optimizers],
                     "schedulers": [s.state_dict() for s in schedulers], "rng": torch.get_rng_state(),
                     "epoch": epoch + 1, "step": step})
             logger.log(row)
