@@ -79,6 +79,11 @@ def test_resume_matches_optimisers_to_phases_by_name(tmp_path):
     save_checkpoint(path, {**state, "phases": ["ae", "prior"]})
     with pytest.raises(AekitError, match=r"trains phases \('ae', 'prior'\).*train anew"):
         aekit.train("acai", data, out=tmp_path / "other", resume=True, **SETTINGS)
+    # Written before checkpoints named their phases, with ACAI's old order (critic first): one line, not
+    # torch's error about parameter groups.
+    save_checkpoint(path, {k: v[::-1] if k == "optimizers" else v for k, v in state.items() if k != "phases"})
+    with pytest.raises(AekitError, match=r"optimiser state for other parameters in phase 'ae'.*train anew"):
+        aekit.train("acai", data, out=tmp_path / "other", resume=True, **SETTINGS)
 
 
 def test_same_seed_same_weights_other_seed_other_weights():

@@ -175,7 +175,11 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
                              f"{phases}: resume it with the version of aekit that wrote it, or train anew")
         by_phase = dict(zip(saved, zip(state["optimizers"], state["schedulers"])))
         for phase, opt, sch in zip(phases, optimizers, schedulers):  # by name: a model may reorder its phases
-            opt.load_state_dict(by_phase[phase][0])
+            try:
+                opt.load_state_dict(by_phase[phase][0])
+            except ValueError as e:  # torch: the saved parameter groups have other sizes
+                raise AekitError(f"the checkpoint in {run_dir} holds optimiser state for other parameters in "
+                                 f"phase {phase!r} (written by another version of aekit?): train anew") from e
             sch.load_state_dict(by_phase[phase][1])
         torch.set_rng_state(state["rng"])
         start_epoch, step = int(state["epoch"]), int(state["step"])
