@@ -148,6 +148,24 @@ def test_cluster_accuracy_on_blobs_with_shuffled_ids():
     assert set(scores) == {"cluster_accuracy", "cluster_nmi"}
 
 
+def test_cluster_scores_fitted_on_other_codes():
+    """The official ACAI protocol: whitening and k-means fitted on the training codes, test codes assigned
+    to the nearest centre. Two points of each of two blobs, four clusters: fitted on the four blobs, each
+    pair shares its blob's cluster (accuracy 1); fitted on the four points alone, every point is a cluster
+    of its own and two of them must count as wrong (0.5). Fitting on the scored codes is the default."""
+    z, y = blobs(label_ids=[9, 2, 5, 0])
+    pairs = np.concatenate([z[y == 9][:2], z[y == 2][:2]])
+    labels = [9, 9, 2, 2]
+    assert cluster_accuracy(pairs, labels, n_clusters=4) == 0.5
+    for init in ("k-means++", "random"):
+        assert cluster_accuracy(pairs, labels, n_clusters=4, fit_codes=z, init=init, n_init=3) == 1.0
+    assert cluster_scores(z, y, fit_codes=z) == cluster_scores(z, y)
+    with pytest.raises(AekitError, match="same model"):
+        cluster_scores(z, y, fit_codes=z[:, :2])
+    with pytest.raises(AekitError, match="init"):
+        cluster_scores(z, y, init="kmeans++")
+
+
 def test_cluster_scores_low_on_random_labels():
     z, _ = blobs(seed=3)
     y = np.random.default_rng(3).integers(0, 4, len(z))
