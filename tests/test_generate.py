@@ -327,6 +327,7 @@ def test_evaluate_on_lines_reports_the_interpolation_scores(capsys, tmp_path):
     metrics = json.loads(out)
     want = evaluate_lines_model(aekit.load(run), value_range=(-1, 1))
     assert metrics["lines_mean_distance"] == pytest.approx(want["mean_distance_x1e3"], rel=1e-9)
+    assert metrics["lines_endpoint_mean_distance"] == pytest.approx(want["endpoint_mean_distance_x1e3"], rel=1e-9)
     if math.isfinite(want["smoothness"]):
         assert metrics["lines_smoothness"] == pytest.approx(want["smoothness"], rel=1e-9)
     else:  # every interpolation undefined: strict JSON says null

@@ -4,7 +4,8 @@
 ``probe_accuracy`` fits a logistic regression on training codes and tests it on test codes;
 ``cluster_accuracy``/``cluster_nmi`` run k-means on the test codes (Hungarian matching to labels).
 On ACAI's synthetic ``lines`` data, ``lines_mean_distance`` (x10^-3) and ``lines_smoothness`` are the
-interpolation scores of :func:`aekit.eval.lines.evaluate_lines_model` (256 pairs x 16 steps).
+interpolation scores of :func:`aekit.eval.lines.evaluate_lines_model` (256 pairs x 16 steps), and
+``lines_endpoint_mean_distance`` the Mean Distance of the endpoints alone (the reconstructions' share).
 """
 from __future__ import annotations
 
@@ -45,7 +46,8 @@ def _lines_metrics(model, test, batch_size: int) -> dict[str, float]:
 
     # the lines are rendered in [-1, 1]; "raw" keeps that range, "01" maps it to [0, 1]
     scores = evaluate_lines_model(model, value_range="01" if test.scale == "01" else "pm1", batch_size=batch_size)
-    return {"lines_mean_distance": scores["mean_distance_x1e3"], "lines_smoothness": scores["smoothness"]}
+    return {"lines_mean_distance": scores["mean_distance_x1e3"], "lines_smoothness": scores["smoothness"],
+            "lines_endpoint_mean_distance": scores["endpoint_mean_distance_x1e3"]}
 
 
 def _data_range(x: torch.Tensor) -> float:
