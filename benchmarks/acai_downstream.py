@@ -18,6 +18,7 @@ Published (approximate, ANCHORS.md): ACAI MNIST probe 98.25% (32-d) / 99.00% (25
 
     python benchmarks/acai_downstream.py                                   # everything (hours on a CPU)
     python benchmarks/acai_downstream.py --tasks mnist32 --models ACAI,Baseline --epochs 5
+    python benchmarks/acai_downstream.py --report                          # the saved table
 """
 from __future__ import annotations
 
@@ -54,6 +55,25 @@ def load(task: str, root, limit: int | None):
             aekit.data.load(str(folder), split="test", scale="pm1", limit=test_limit))
 
 
+def percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def report(runs: dict) -> str:
+    """The saved runs laid out as the paper's Tables 2-3: a column per model, a row per task and score
+    (probe accuracy; k-means accuracy, ours and by the official protocol), in %; '-' = not run."""
+    rows = []
+    for task in TASKS:
+        paper = dict(zip(("probe", "official"), PUBLISHED.get(("ACAI", task), (None, None))))
+        for score, key in (("probe", "probe_accuracy"), ("cluster", "cluster_accuracy"),
+                           ("official", "cluster_accuracy_official")):
+            row = {"task": task, "score": score}
+            row.update({label: percent(runs.get(f"{task}/{label}", {}).get(key)) for label in MODELS})
+            row["paper ACAI"] = f"{paper[score]:.2f}" if paper.get(score) else "-"
+            rows.append(row)
+    return format_table(rows)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", default=",".join(TASKS))
@@ -69,10 +89,14 @@ def main() -> None:
                    help="random starts of the official clustering (cluster.py: 1000; about 1 s each for 60,000 256-d codes)")
     p.add_argument("--kmeans-spread", type=int, default=0,
                    help="also record the official clustering's accuracy from each of this many single random starts")
+    p.add_argument("--report", action="store_true", help="print the table of the saved results and stop")
     args = p.parse_args()
-    root = shared_data_dir()
     path = RESULTS / "acai_downstream.json"
     results = read_json(path).get("runs", {}) if path.exists() else {}
+    if args.report:
+        print(report(results))
+        return
+    root = shared_data_dir()
     rows = []
     for task in args.tasks.split(","):
         train, test = load(task, root, args.limit)
