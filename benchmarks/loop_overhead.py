@@ -50,14 +50,19 @@ def plain_loop(x: torch.Tensor, steps: int, batch_size: int, bf16: bool) -> floa
     return steps * batch_size / (time.perf_counter() - t0)
 
 
+def fit_speed(model, x: torch.Tensor, steps: int, batch_size: int, precision: str, **settings) -> float:
+    """Images per second of ``steps`` steps of aekit's loop (one epoch of ``x``)."""
+    cfg = TrainConfig(epochs=1, batch_size=batch_size, steps_per_epoch=steps, progress=False, precision=precision,
+                      accelerator="cpu", **settings)
+    result = fit(model, ArrayDataset(x=x, name="benchmark"), cfg)
+    assert result.history[-1]["step"] == steps, "the data must hold steps * batch_size examples"
+    return steps * batch_size / result.train_seconds
+
+
 def aekit_loop(x: torch.Tensor, steps: int, batch_size: int, bf16: bool) -> float:
     torch.manual_seed(0)
     model = aekit.build("ae", input_shape=784, latent_dim=30, hidden=HIDDEN)
-    cfg = TrainConfig(epochs=1, batch_size=batch_size, steps_per_epoch=steps, progress=False,
-                      precision="bf16-mixed" if bf16 else "32-true", accelerator="cpu")
-    result = fit(model, ArrayDataset(x=x, name="random"), cfg)
-    assert result.history[-1]["step"] == steps, "the data must hold steps * batch_size examples"
-    return steps * batch_size / result.train_seconds
+    return fit_speed(model, x, steps, batch_size, "bf16-mixed" if bf16 else "32-true")
 
 
 ACAI_BATCH = 64  # the paper's
@@ -101,10 +106,7 @@ def aekit_acai_loop(x: torch.Tensor, steps: int, critic_first: bool = False) -> 
     model = acai_model()
     if critic_first:  # the critic's phase decodes the batch itself, as before it reused the ae phase's images
         model.phases = ("critic", "ae")
-    cfg = TrainConfig(epochs=1, batch_size=ACAI_BATCH, steps_per_epoch=steps, progress=False, lr=5e-4,
-                      precision="bf16-mixed", accelerator="cpu")
-    result = fit(model, ArrayDataset(x=x, name="lines"), cfg)
-    return steps * ACAI_BATCH / result.train_seconds
+    return fit_speed(model, x, steps, ACAI_BATCH, "bf16-mixed", lr=5e-4)
 
 
 def best_of_three(loops: dict) -> dict[str, float]:
