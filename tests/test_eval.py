@@ -166,6 +166,18 @@ def test_cluster_scores_fitted_on_other_codes():
         cluster_scores(z, y, init="kmeans++")
 
 
+def test_cluster_scores_threads_change_speed_not_clusters():
+    """More threads for a long fit: the same clusters as on one thread; a thread count below 1 is refused."""
+    from threadpoolctl import threadpool_info
+
+    z, y = blobs(label_ids=[9, 2, 5, 0])
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    assert cluster_scores(z, y, init="random", n_init=5, threads=2) == cluster_scores(z, y, init="random", n_init=5)
+    assert [pool["num_threads"] for pool in threadpool_info()] == before  # the limits come back
+    with pytest.raises(AekitError, match="threads"):
+        cluster_scores(z, y, threads=0)
+
+
 def test_cluster_scores_low_on_random_labels():
     z, _ = blobs(seed=3)
     y = np.random.default_rng(3).integers(0, 4, len(z))

@@ -25,7 +25,7 @@ from aekit.errors import AekitError
 
 from ._arrays import as_codes, as_labels, same_length, same_width
 from aekit.atomic import atomic_path
-from ._threads import single_thread
+from ._threads import limit_threads
 
 
 def knn_accuracy_2d(z2_train, y_train, z2_test, y_test, k: int = 5) -> float:
@@ -40,7 +40,7 @@ def knn_accuracy_2d(z2_train, y_train, z2_test, y_test, k: int = 5) -> float:
     same_width(z2_train, z2_test, "z2_train", "z2_test")
     if not 1 <= k <= len(z2_train):
         raise AekitError(f"k must be between 1 and the number of training points ({len(z2_train)}), got {k}")
-    with single_thread():
+    with limit_threads():
         predicted = KNeighborsClassifier(n_neighbors=k).fit(z2_train, y_train).predict(z2_test)
     return float(np.mean(predicted == y_test))
 

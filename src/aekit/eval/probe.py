@@ -22,7 +22,7 @@ from sklearn.preprocessing import StandardScaler
 from aekit.errors import AekitError
 
 from ._arrays import as_codes, as_labels, same_length, same_width
-from ._threads import single_thread
+from ._threads import limit_threads
 
 
 def probe_accuracy(
@@ -60,7 +60,7 @@ def probe_accuracy(
             f"y_train has {n_classes} class among the probe's training codes; a probe needs at least 2 classes"
         )
     model = make_pipeline(StandardScaler(), LogisticRegression(C=C, max_iter=max_iter, random_state=seed))
-    with single_thread(), warnings.catch_warnings():
+    with limit_threads(), warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         model.fit(z_train, y_train)
         predicted = model.predict(z_test)
