@@ -41,3 +41,32 @@ def write_results(name: str, payload: dict, merge: bool = False) -> Path:
             merged[key] = {**earlier[key], **value}
     write_json(path, {**merged, "machine": machine()})
     return path
+
+
+def train_resumably(model, data, out: Path | None = None, score=None, **train_args):
+    """``aekit.train`` that survives interruption: with ``out`` the run keeps its checkpoint there after every
+    pass, with ``progress.json`` (training seconds so far and the curve), and the same call continues it (a
+    2^24-image run is longer than one sitting on a CPU). ``score(row)`` runs after each pass and may return a
+    point for the curve; its time is not counted as training. Returns the ``Run`` and ``{"train_seconds",
+    "curve"}``."""
+    import aekit
+    from aekit.io import CHECKPOINT, read_json, write_json
+
+    progress = out / "progress.json" if out is not None else None
+    resume = progress is not None and (out / CHECKPOINT).exists()
+    state = read_json(progress) if resume and progress.exists() else {"curve": [], "train_seconds": 0.0}
+    before, scoring = state["train_seconds"], [0.0]
+
+    def on_pass(row: dict) -> None:
+        # row["time"]: seconds since this process began training, the earlier passes' scoring included
+        state["train_seconds"] = before + row["time"] - scoring[0]  # training up to this pass's checkpoint
+        t = time.perf_counter()
+        point = score(row) if score is not None else None
+        if point is not None:
+            state["curve"].append(point)
+        if progress is not None:
+            write_json(progress, state)
+        scoring[0] += time.perf_counter() - t
+
+    run = aekit.train(model, data, out=out, resume=resume, on_epoch_end=on_pass, **train_args)
+    return run, state

@@ -19,15 +19,18 @@ Published (approximate, ANCHORS.md): ACAI MNIST probe 98.25% (32-d) / 99.00% (25
     python benchmarks/acai_downstream.py                                   # everything (hours on a CPU)
     python benchmarks/acai_downstream.py --tasks mnist32 --models ACAI,Baseline --epochs 5
     python benchmarks/acai_downstream.py --report                          # the saved table
+    python benchmarks/acai_downstream.py --tasks mnist256 --models ACAI --epochs 280 --run-dir runs/downstream
+                                        # the paper's 2^24 images (hours): rerun the same command to resume
 """
 from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import torch
 
-from _common import RESULTS, shared_data_dir, write_results
+from _common import RESULTS, shared_data_dir, train_resumably, write_results
 
 import aekit
 from aekit.eval import cluster_scores, format_table
@@ -95,6 +98,8 @@ def main() -> None:
                         "as torch uses; two cores halve its time)")
     p.add_argument("--kmeans-spread", type=int, default=0,
                    help="also record the official clustering's accuracy from each of this many single random starts")
+    p.add_argument("--run-dir", help="keep each model's checkpoint here; the same command then resumes an interrupted "
+                                      "run (a long budget, e.g. --epochs 280 for the paper's 2^24 MNIST images)")
     p.add_argument("--report", action="store_true", help="print the table of the saved results and stop")
     args = p.parse_args()
     path = RESULTS / "acai_downstream.json"
@@ -111,12 +116,14 @@ def main() -> None:
             name, extra = MODELS[label]
             settings = {**extra}
             tr, te = for_model(train, settings), for_model(test, settings)
-            t0 = time.perf_counter()
-            run = aekit.train(name, tr, latent_dim=latent_dim, backbone="acai", loss=settings.pop("loss", "mse"),
-                              backbone_options={"depth": args.depth, "scales": 3}, **settings, epochs=args.epochs,
-                              batch_size=args.batch_size, lr=args.lr, precision=args.precision, eval_every=0,
-                              progress=False, evaluate=False)
-            seconds = time.perf_counter() - t0
+            suffix = f"-limit{args.limit}" if args.limit else ""  # a quick check never resumes a full run
+            out = Path(args.run_dir) / f"{task}-{label}{suffix}" if args.run_dir else None
+            run, progress = train_resumably(
+                name, tr, out, latent_dim=latent_dim, backbone="acai", loss=settings.pop("loss", "mse"),
+                backbone_options={"depth": args.depth, "scales": 3}, **settings, epochs=args.epochs,
+                batch_size=args.batch_size, lr=args.lr, precision=args.precision, eval_every=0, progress=False,
+                evaluate=False)
+            seconds = progress["train_seconds"]
             scores = evaluate_model(run.model, te, train=tr)
             t1 = time.perf_counter()
             z_train, z_test = (aekit.encode(run.model, d.x).reshape(len(d), -1) for d in (tr, te))
