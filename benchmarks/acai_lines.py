@@ -14,7 +14,7 @@ The paper trains on 2^24 images per model. A CPU cannot: ``--images`` sets the b
         --results acai_lines_2e20                                 # how far 4x the budget gets (a CPU half-hour)
     python benchmarks/acai_lines.py --models ACAI --seeds 1 --images 16777216 --lr 1e-4 \
         --run-dir runs/acai_lines_2e24 --score-every 8 --results acai_lines_2e24
-                                  # the paper's protocol (about 11 h on 2 cores): rerun the same command to resume
+                                  # the paper's protocol (7-12 h on 2 cores): rerun the same command to resume
 """
 from __future__ import annotations
 
