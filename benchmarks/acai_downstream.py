@@ -22,7 +22,7 @@ Published (approximate, ANCHORS.md): ACAI MNIST probe 98.25% (32-d) / 99.00% (25
     python benchmarks/acai_downstream.py --tasks mnist32 --models ACAI,Baseline --epochs 5
     python benchmarks/acai_downstream.py --report                          # the saved table
     python benchmarks/acai_downstream.py --tasks mnist256 --models ACAI --epochs 280 --run-dir runs/downstream \
-        --score-every 20                # the paper's 2^24 images (hours), scored on the way; the same command resumes
+        --score-every 40                # the paper's 2^24 images (hours), scored on the way; the same command resumes
 """
 from __future__ import annotations
 
