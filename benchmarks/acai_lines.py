@@ -15,6 +15,8 @@ The paper trains on 2^24 images per model. A CPU cannot: ``--images`` sets the b
     python benchmarks/acai_lines.py --models ACAI --seeds 1 --images 16777216 --lr 1e-4 \
         --run-dir runs/acai_lines_2e24 --score-every 8 --results acai_lines_2e24
                                   # the paper's protocol (7-12 h on 2 cores): rerun the same command to resume
+    python benchmarks/acai_lines.py --curve runs/acai_lines_2e24/ACAI-seed0/progress.json
+                                  # its scores so far (or of a finished run's results file)
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ from _common import RESULTS, train_resumably, write_results
 import aekit
 from aekit.data.dataset import ArrayDataset
 from aekit.eval import format_table
+from aekit.errors import AekitError
 from aekit.eval.lines import evaluate_lines_model
 from aekit.io import read_json
 
@@ -105,6 +108,35 @@ def table(models: dict) -> str:
     return format_table(rows)
 
 
+def power_of_two_label(n: int) -> str:
+    """``n`` as m·2^e with m odd (524,288 -> '2^19', 1,572,864 -> '3·2^19'): how budgets are counted here."""
+    e = (n & -n).bit_length() - 1
+    m = n >> e
+    return f"2^{e}" if m == 1 else f"{m}·2^{e}"
+
+
+def curve_table(path: Path) -> str:
+    """The scores along a run: ``path`` is a run's ``progress.json`` (a run in progress, or its committed
+    snapshot) or a results file, whose every run keeps its curve and training time. Rows: images seen,
+    Mean Distance, the endpoints' Mean Distance ('-' in runs scored before it existed), Smoothness."""
+    try:
+        saved = read_json(path)
+    except AekitError as e:
+        raise SystemExit(str(e)) from None
+    if "curve" in saved:  # one run in progress: its training time so far goes below the table
+        runs, footer = [("", saved)], f"\ntraining: {saved['train_seconds'] / 3600:.2f} h"
+    else:  # a results file: each run's training time goes in its name
+        runs, footer = [(f"{label} seed {r['seed']} ({r['train_seconds'] / 3600:.2f} h)", r)
+                        for label, m in saved.get("models", {}).items() for r in m["runs"]], ""
+    if not runs:
+        raise SystemExit(f"{path} holds no curve: pass a run's progress.json or a results file of this benchmark")
+    rows = [{**({"run": name} if name else {}), "images": f"{n:,} ({power_of_two_label(n)})",
+             "Mean Distance x1e3": f"{md:.2f}", "endpoints": f"{ends[0]:.2f}" if ends else "-",
+             "Smoothness": f"{sm:.3f}"}
+            for name, run in runs for n, md, sm, *ends in run["curve"]]
+    return format_table(rows) + footer
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of " + ", ".join(MODELS))
@@ -122,7 +154,12 @@ def main() -> None:
     p.add_argument("--run-dir", help="keep each run's checkpoint here; the same command then resumes an interrupted run")
     p.add_argument("--score-every", type=int, default=1, help="score the lines metrics every N passes (and at the end)")
     p.add_argument("--report", action="store_true", help="print the table of the saved results and stop")
+    p.add_argument("--curve", type=Path, metavar="JSON",
+                   help="print the scores along a run (its progress.json, or a results file) and stop")
     args = p.parse_args()
+    if args.curve:
+        print(curve_table(args.curve))
+        return
     if args.report:
         print(table(read_json(RESULTS / f"{args.results}.json")["models"]))
         return
