@@ -5,6 +5,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
@@ -70,3 +71,45 @@ def train_resumably(model, data, out: Path | None = None, score=None, **train_ar
 
     run = aekit.train(model, data, out=out, resume=resume, on_epoch_end=on_pass, **train_args)
     return run, state
+
+
+def images_label(n: int) -> str:
+    """``n`` with thousands separators, then its form m·2^e (m odd, below 100) where it has one:
+    1,572,864 -> '1,572,864 (3·2^19)'. The paper's budgets are powers of two."""
+    e = (n & -n).bit_length() - 1
+    m = n >> e
+    if m > 99 or e < 4:  # not a budget counted in powers of two (e.g. epochs of 60,000)
+        return f"{n:,}"
+    return f"{n:,} ({'' if m == 1 else f'{m}·'}2^{e})"
+
+
+def curve_table(path: Path, columns: Sequence[tuple[str, str]],
+                runs_of: Callable[[dict], list[tuple[str, dict]]]) -> str:
+    """The scores along a run, as recorded by :func:`train_resumably`'s ``score``: ``path`` is a run's
+    ``progress.json`` (a run in progress, or its committed snapshot) or a benchmark's results file, whose runs
+    ``runs_of(results)`` names. A curve row is (images seen, *values); ``columns`` gives each value's header and
+    format ('-' where an older run's rows are shorter)."""
+    from aekit.errors import AekitError
+    from aekit.eval import format_table
+    from aekit.io import read_json
+
+    try:
+        saved = read_json(path)
+    except AekitError as e:
+        raise SystemExit(str(e)) from None
+    if "curve" in saved:  # one run in progress: its training time so far goes below the table
+        runs, footer = [("", saved)], f"\ntraining: {saved['train_seconds'] / 3600:.2f} h"
+    else:  # a results file: each run's training time goes in its name
+        runs, footer = [(f"{name} ({run['train_seconds'] / 3600:.2f} h)", run)
+                        for name, run in runs_of(saved) if run.get("curve")], ""
+    if not runs:
+        raise SystemExit(f"{path} holds no curve: pass a run's progress.json or a results file of this benchmark")
+    rows = []
+    for name, run in runs:
+        for images, *values in run["curve"]:
+            row = {"run": name} if name else {}
+            row["images"] = images_label(images)
+            values += [None] * (len(columns) - len(values))
+            row.update({header: "-" if v is None else format(v, fmt) for (header, fmt), v in zip(columns, values)})
+            rows.append(row)
+    return format_table(rows) + footer

@@ -23,6 +23,7 @@ Published (approximate, ANCHORS.md): ACAI MNIST probe 98.25% (32-d) / 99.00% (25
     python benchmarks/acai_downstream.py --report                          # the saved table
     python benchmarks/acai_downstream.py --tasks mnist256 --models ACAI --epochs 280 --run-dir runs/downstream \
         --score-every 40                # the paper's 2^24 images (hours), scored on the way; the same command resumes
+    python benchmarks/acai_downstream.py --curve runs/downstream/mnist256-ACAI/progress.json   # its scores so far
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from _common import RESULTS, shared_data_dir, train_resumably, write_results
+from _common import RESULTS, curve_table, shared_data_dir, train_resumably, write_results
 
 import aekit
 from aekit.eval import cluster_scores, format_table, probe_accuracy
@@ -82,6 +83,13 @@ def report(runs: dict) -> str:
     return format_table(rows)
 
 
+def curve(path: Path) -> str:
+    """The probe and k-means (ours) along a run (its progress.json) or along each run of the results file
+    that kept one (``--score-every``)."""
+    return curve_table(path, [("probe", ".2%"), ("cluster", ".2%"), ("recon MSE", ".4f")],
+                       lambda results: list(results.get("runs", {}).items()))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--tasks", default=",".join(TASKS))
@@ -107,7 +115,12 @@ def main() -> None:
     p.add_argument("--run-dir", help="keep each model's checkpoint here; the same command then resumes an interrupted "
                                       "run (a long budget, e.g. --epochs 280 for the paper's 2^24 MNIST images)")
     p.add_argument("--report", action="store_true", help="print the table of the saved results and stop")
+    p.add_argument("--curve", type=Path, metavar="JSON",
+                   help="print the scores along a run (its progress.json, or the results file) and stop")
     args = p.parse_args()
+    if args.curve:
+        print(curve(args.curve))
+        return
     if args.score_every < 0:
         raise SystemExit(f"--score-every must be >= 0 epochs (0: no curve), got {args.score_every}")
     path = RESULTS / "acai_downstream.json"

@@ -26,12 +26,11 @@ import statistics
 from pathlib import Path
 
 import torch
-from _common import RESULTS, train_resumably, write_results
+from _common import RESULTS, curve_table, train_resumably, write_results
 
 import aekit
 from aekit.data.dataset import ArrayDataset
 from aekit.eval import format_table
-from aekit.errors import AekitError
 from aekit.eval.lines import evaluate_lines_model
 from aekit.io import read_json
 
@@ -108,33 +107,11 @@ def table(models: dict) -> str:
     return format_table(rows)
 
 
-def power_of_two_label(n: int) -> str:
-    """``n`` as m·2^e with m odd (524,288 -> '2^19', 1,572,864 -> '3·2^19'): how budgets are counted here."""
-    e = (n & -n).bit_length() - 1
-    m = n >> e
-    return f"2^{e}" if m == 1 else f"{m}·2^{e}"
-
-
-def curve_table(path: Path) -> str:
-    """The scores along a run: ``path`` is a run's ``progress.json`` (a run in progress, or its committed
-    snapshot) or a results file, whose every run keeps its curve and training time. Rows: images seen,
-    Mean Distance, the endpoints' Mean Distance ('-' in runs scored before it existed), Smoothness."""
-    try:
-        saved = read_json(path)
-    except AekitError as e:
-        raise SystemExit(str(e)) from None
-    if "curve" in saved:  # one run in progress: its training time so far goes below the table
-        runs, footer = [("", saved)], f"\ntraining: {saved['train_seconds'] / 3600:.2f} h"
-    else:  # a results file: each run's training time goes in its name
-        runs, footer = [(f"{label} seed {r['seed']} ({r['train_seconds'] / 3600:.2f} h)", r)
-                        for label, m in saved.get("models", {}).items() for r in m["runs"]], ""
-    if not runs:
-        raise SystemExit(f"{path} holds no curve: pass a run's progress.json or a results file of this benchmark")
-    rows = [{**({"run": name} if name else {}), "images": f"{n:,} ({power_of_two_label(n)})",
-             "Mean Distance x1e3": f"{md:.2f}", "endpoints": f"{ends[0]:.2f}" if ends else "-",
-             "Smoothness": f"{sm:.3f}"}
-            for name, run in runs for n, md, sm, *ends in run["curve"]]
-    return format_table(rows) + footer
+def curve(path: Path) -> str:
+    """The lines scores along a run (its progress.json) or along each run of a results file."""
+    def runs_of(results: dict) -> list[tuple[str, dict]]:
+        return [(f"{label} seed {r['seed']}", r) for label, m in results.get("models", {}).items() for r in m["runs"]]
+    return curve_table(path, [("Mean Distance x1e3", ".2f"), ("Smoothness", ".3f"), ("endpoints", ".2f")], runs_of)
 
 
 def main() -> None:
@@ -158,7 +135,7 @@ def main() -> None:
                    help="print the scores along a run (its progress.json, or a results file) and stop")
     args = p.parse_args()
     if args.curve:
-        print(curve_table(args.curve))
+        print(curve(args.curve))
         return
     if args.report:
         print(table(read_json(RESULTS / f"{args.results}.json")["models"]))
