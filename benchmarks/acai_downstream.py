@@ -24,6 +24,8 @@ Published (approximate, ANCHORS.md): ACAI MNIST probe 98.25% (32-d) / 99.00% (25
     python benchmarks/acai_downstream.py --tasks mnist256 --models ACAI --epochs 280 --run-dir runs/downstream \
         --score-every 40                # the paper's 2^24 images (hours), scored on the way; the same command resumes
     python benchmarks/acai_downstream.py --curve runs/downstream/mnist256-ACAI/progress.json   # its scores so far
+    python benchmarks/acai_downstream.py --tasks mnist256 --models ACAI --epochs 40 --run-dir runs/downstream \
+        --score-every 10 --results acai_downstream_mnist256_e40   # that run scored in full where a sitting left it
 """
 from __future__ import annotations
 
@@ -114,6 +116,8 @@ def main() -> None:
                         "(its rows: images, probe accuracy, k-means accuracy, recon MSE)")
     p.add_argument("--run-dir", help="keep each model's checkpoint here; the same command then resumes an interrupted "
                                       "run (a long budget, e.g. --epochs 280 for the paper's 2^24 MNIST images)")
+    p.add_argument("--results", default="acai_downstream",
+                   help="results/NAME.json to read and write (a budget study, e.g. --epochs 40, keeps its own file)")
     p.add_argument("--report", action="store_true", help="print the table of the saved results and stop")
     p.add_argument("--curve", type=Path, metavar="JSON",
                    help="print the scores along a run (its progress.json, or the results file) and stop")
@@ -123,7 +127,7 @@ def main() -> None:
         return
     if args.score_every < 0:
         raise SystemExit(f"--score-every must be >= 0 epochs (0: no curve), got {args.score_every}")
-    path = RESULTS / "acai_downstream.json"
+    path = RESULTS / f"{args.results}.json"
     results = read_json(path).get("runs", {}) if path.exists() else {}
     if args.report:
         print(report(results))
@@ -185,7 +189,7 @@ def main() -> None:
                          "images": entry["train_images"], "min": seconds / 60})
             print(rows[-1], flush=True)
             if args.limit is None:  # a quick check on a few images must not replace measured rows
-                write_results("acai_downstream", {"runs": results, "paper_images": 1 << 24, "lr": args.lr,
+                write_results(args.results, {"runs": results, "paper_images": 1 << 24, "lr": args.lr,
                                                   "batch_size": args.batch_size, "depth": args.depth})
     print(format_table(rows))
 

@@ -479,6 +479,16 @@ def test_resume_continues_to_more_epochs(capsys, tmp_path):
     aekit.load(out)
 
 
+def test_resume_to_fewer_epochs_than_trained_is_refused(capsys, tmp_path):
+    """A run of 2 epochs 'resumed' to 1 would be reported as a 1-epoch model: one line, the run untouched."""
+    out = tmp_path / "R"
+    assert cli(capsys, *train_args(out))[0] == 0
+    before = snapshot(out)
+    rc, _, err = cli(capsys, "train", "--resume", "--out", out, "--epochs", "1", "--quiet")
+    assert_user_error(rc, err, "trained 2 epochs", "epochs >= 2")
+    assert snapshot(out) == before
+
+
 def test_resume_matches_one_long_run(capsys, tmp_path):
     """2 epochs then --resume to 4 gives the weights of 4 epochs in one go (the loop's promise, via the CLI)."""
     long, split = tmp_path / "long", tmp_path / "split"

@@ -183,6 +183,9 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
             sch.load_state_dict(by_phase[phase][1])
         torch.set_rng_state(state["rng"])
         start_epoch, step = int(state["epoch"]), int(state["step"])
+        if start_epoch > cfg.epochs:  # its model is not the one of `epochs` epochs the caller would report
+            raise AekitError(f"the checkpoint in {run_dir} has trained {start_epoch} epochs, more than "
+                             f"epochs={cfg.epochs}: resume with epochs >= {start_epoch}")
         logger.load_existing()
     else:
         torch.manual_seed(cfg.seed * 7919 + rank)  # noise/dropout streams; weights were seeded at build
