@@ -25,7 +25,7 @@ Published (approximate, ANCHORS.md): ACAI MNIST probe 98.25% (32-d) / 99.00% (25
         --score-every 40                # the paper's 2^24 images (hours), scored on the way; the same command resumes
     python benchmarks/acai_downstream.py --curve runs/downstream/mnist256-ACAI/progress.json   # its scores so far
     python benchmarks/acai_downstream.py --tasks mnist256 --models ACAI --epochs 40 --run-dir runs/downstream \
-        --score-every 10 --results acai_downstream_mnist256_e40   # that run scored in full where a sitting left it
+        --score-every 10 --kmeans-inits 200 --results acai_downstream_mnist256_e40   # scored in full where it stopped
 """
 from __future__ import annotations
 
