@@ -19,6 +19,7 @@ from aekit import inference
 from aekit.apps.anomaly import anomaly_scores, auroc, flag
 from aekit.errors import AekitError
 from aekit.eval import recon_sse
+from aekit.data.batch import Batch
 from test_cli import assert_user_error, cli
 
 TINY = dict(hidden=[32], latent_dim=8, epochs=15, batch_size=64, lr=3e-3, progress=False, evaluate=False)
@@ -66,7 +67,7 @@ def test_elbo_score_averages_to_the_vae_loss(runs, digits):
     _, test = digits
     model = runs["vae"].model.eval()
     with torch.no_grad():
-        losses = model(test.x).losses
+        losses = model(Batch(x=test.x)).losses
     scores = anomaly_scores(model, test.x, "elbo")
     assert scores.mean() == pytest.approx(float(losses["recon"] + losses["kl"]), rel=1e-4)
 

@@ -512,7 +512,7 @@ def test_config_file_sections(capsys, tmp_path):
     assert saved["hparams"]["activation"] == "tanh"
     assert saved["train"]["lr"] == 0.005 and saved["train"]["batch_size"] == 32
     assert saved["train"]["epochs"] == 1
-    assert aekit.load(out).latent_shape == (3,)
+    assert aekit.load(out).code_shape == (3,)
 
 
 def test_pretrain_makes_a_loadable_run(capsys, tmp_path):

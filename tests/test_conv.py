@@ -11,6 +11,7 @@ from aekit.errors import AekitError
 from aekit.models.conv import ConvAutoEncoder
 from aekit.nn.conv import DECODERS, ConvDecoder, ConvEncoder, UpStage, fixed_pool_indices
 from aekit.registry import build
+from aekit.data.batch import Batch
 
 SHAPES = [(1, 28, 28), (3, 32, 32), (2, 13, 17)]
 
@@ -72,7 +73,7 @@ def test_forward_shapes_finite_losses_and_gradients_everywhere(decoder, shape):
     torch.manual_seed(0)
     model = ConvAutoEncoder(input_shape=shape, latent_dim=8, channels=(8, 16), decoder=decoder)
     x = torch.rand(3, *shape)
-    out = model(x)
+    out = model(Batch(x=x))
     assert out.x_hat.shape == x.shape
     assert out.z.shape == (3, 8)
     assert set(out.losses) == {"recon"} and all(torch.isfinite(v) for v in out.losses.values())
@@ -92,10 +93,10 @@ def test_reconstruct_equals_forward_in_eval_mode(decoder, loss):
     model = ConvAutoEncoder(input_shape=(2, 13, 17), latent_dim=6, channels=(4, 8), decoder=decoder,
                             loss=loss, norm="batch")
     x = torch.rand(4, 2, 13, 17)
-    model(x)  # a training step moves BatchNorm's running statistics away from their initial values
+    model(Batch(x=x))  # a training step moves BatchNorm's running statistics away from their initial values
     model.eval()
     with torch.no_grad():
-        out = model(x)
+        out = model(Batch(x=x))
         assert torch.allclose(model.reconstruct(x), out.x_hat, atol=1e-6)
         assert torch.allclose(model.encode(x), out.z, atol=1e-6)
         assert torch.allclose(model.encode(x.flatten(1)), out.z, atol=1e-6)  # flat items of the right size
@@ -130,14 +131,14 @@ def test_adam_fits_a_tiny_batch_of_digits(decoder, digits):
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     first = None
     for _ in range(400):
-        loss = model(digits).losses["recon"]
+        loss = model(Batch(x=digits)).losses["recon"]
         first = loss.item() if first is None else first
         opt.zero_grad()
         loss.backward()
         opt.step()
     model.eval()
     with torch.no_grad():
-        final = model(digits).losses["recon"].item()
+        final = model(Batch(x=digits)).losses["recon"].item()
     # A decoder that ignores the code can do no better than the batch's mean image.
     mean_image = (digits - digits.mean(0, keepdim=True)).pow(2).sum(dim=(1, 2, 3)).mean().item()
     assert final < first / 30, (first, final)
@@ -177,4 +178,4 @@ def test_hyperparameters_round_trip(decoder):
     model.eval(), again.eval()
     x = torch.rand(2, 3, 13, 17)
     with torch.no_grad():
-        np.testing.assert_allclose(again(x).x_hat.numpy(), model(x).x_hat.numpy(), atol=1e-6)
+        np.testing.assert_allclose(again(Batch(x=x)).x_hat.numpy(), model(Batch(x=x)).x_hat.numpy(), atol=1e-6)

@@ -14,6 +14,8 @@ import torch
 from aekit.cli import main
 from aekit.errors import AekitError
 from aekit.registry import build
+from aekit.data.batch import Batch
+from aekit.train.phases import PhaseContext
 
 # mlp: latent 8 -> code_dim 4 (largest divisor <= 4), 2 codes per example;
 # acai at scales 2 on 8x8: a (2, 2, 2) code map -> code_dim 2 (the channels), 4 codes (the positions).
@@ -39,7 +41,7 @@ def trained_step(model, x):
     """One training forward (runs the k-means initialisation of a VQ codebook), then eval mode."""
     model.train()
     with torch.no_grad():
-        model(x)
+        model(Batch(x=x))
     return model.eval()
 
 
@@ -59,7 +61,7 @@ def test_vq_code_is_codebook_rows_of_its_indices(backbone):
     assert idx.shape == (x.shape[0], model.groups) and idx.dtype == torch.long
     assert torch.equal(z.reshape(x.shape[0], model.groups, model.code_dim), model.quantizer.codebook[idx])
     assert torch.equal(model.decode_indices(idx), model.reconstruct(x))
-    assert torch.equal(model(x).z, z) and torch.equal(model(x).x_hat, model.reconstruct(x))
+    assert torch.equal(model(Batch(x=x)).z, z) and torch.equal(model(Batch(x=x)).x_hat, model.reconstruct(x))
     assert torch.equal(model.decode(z), model.decode(model.encode(x)))  # decode snaps: idempotent on rows
     noisy = z + 1e-4 * torch.randn_like(z)
     assert torch.equal(model.decode(noisy), model.decode(z))
@@ -84,7 +86,7 @@ def test_vq_code_metrics_count_every_example(backbone):
 def test_straight_through_gradient_reaches_the_first_layer(backbone, name, hparams):
     model, x = make(name, backbone, **hparams), batch()
     model.train()
-    model(x).losses["recon"].backward()  # the reconstruction alone: its gradient must cross the bottleneck
+    model(Batch(x=x)).losses["recon"].backward()  # the reconstruction alone: its gradient must cross the bottleneck
     first = next(model.encoder.parameters())
     assert first.grad is not None and first.grad.abs().sum() > 0
 
@@ -96,7 +98,7 @@ def test_binary_codes_are_exact_bits(backbone):
         z = model.encode(x)
         assert z.shape == (x.shape[0], 8) and set(z.unique().tolist()) <= {0.0, 1.0}
         model.eval()
-        assert torch.equal(model(x).z, z)
+        assert torch.equal(model(Batch(x=x)).z, z)
 
 
 @pytest.mark.parametrize("backbone", BACKBONES)
@@ -127,7 +129,7 @@ def step(model, x, phase: str) -> None:
     """One step of the training loop's phase: that phase's losses, optimiser over its parameters."""
     opt = torch.optim.Adam(model.phase_parameters(phase), lr=1e-2)
     opt.zero_grad()
-    sum(model.phase_losses(x, phase).values()).backward()
+    sum(model.phase_losses(Batch(x=x), phase, PhaseContext()).values()).backward()
     opt.step()
 
 
@@ -137,7 +139,7 @@ def test_phases_leave_each_other_alone(backbone):
     model.train()
     step(model, x, "ae")  # initialises the codebook
     ae_before, prior_before = snapshot(model), snapshot(model.prior)
-    assert set(model.phase_losses(x, "prior")) == {"prior"}
+    assert set(model.phase_losses(Batch(x=x), "prior", PhaseContext())) == {"prior"}
     step(model, x, "prior")
     after = snapshot(model)
     changed = {k for k in after if not torch.equal(after[k], ae_before[k])}
@@ -173,7 +175,7 @@ def test_prior_learns_predictable_indices():
     losses = []
     for _ in range(200):
         opt.zero_grad()
-        loss = model.phase_losses(x, "prior")["prior"]
+        loss = model.phase_losses(Batch(x=x), "prior", PhaseContext())["prior"]
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))

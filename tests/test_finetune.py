@@ -17,6 +17,7 @@ from aekit.errors import AekitError
 from aekit.registry import MODELS, build, model_names
 from aekit.train import TrainConfig
 from aekit.train.pretrain import init_autoencoder, pretrain_stack
+from aekit.data.batch import Batch
 from test_cli import assert_user_error, cli
 
 DISCRETE = {"binary", "onehot", "vqvae"}  # codes without a gradient: refused
@@ -108,7 +109,7 @@ def test_contractive_penalty_of_one_layer_equals_the_exact_jacobian():
     """The closed form that makes stacked contractive pretraining affordable is the exact penalty."""
     model = build("contractive", input_shape=12, latent_dim=5, code_activation="sigmoid")
     x = torch.rand(6, 12)
-    fast = model(x).losses["contractive"]
+    fast = model(Batch(x=x)).losses["contractive"]
     exact = model.weight * losses.contractive(model.encoder, x)
     torch.testing.assert_close(fast, exact)
     g_fast = torch.autograd.grad(fast, model.encoder.linears[0].weight)[0]

@@ -33,6 +33,7 @@ class PriorAE(DeepAutoEncoder):
     """A deep AE with a standard normal prior: enough for the generation commands (test-only)."""
 
     name = "test_prior_ae"
+    capabilities = DeepAutoEncoder.capabilities | {"sample"}
 
     def sample_prior(self, n, generator=None):
         return torch.randn(n, self.latent_dim, generator=generator)

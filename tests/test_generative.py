@@ -11,6 +11,8 @@ from aekit import losses as L
 from aekit.data.dataset import ArrayDataset
 from aekit.errors import AekitError
 from aekit.registry import build
+from aekit.data.batch import Batch
+from aekit.train.phases import PhaseContext
 
 
 def test_closed_form_kl_matches_monte_carlo():
@@ -31,12 +33,12 @@ def test_vae_encode_is_the_mean_and_training_samples():
     mu, logvar = model.posterior(x)
     assert torch.equal(model.encode(x), mu)
     model.eval()
-    assert torch.equal(model(x).x_hat, model.decode(mu))  # eval: no sampling
+    assert torch.equal(model(Batch(x=x)).x_hat, model.decode(mu))  # eval: no sampling
     model.train()
     torch.manual_seed(1)
-    a = model(x).x_hat
+    a = model(Batch(x=x)).x_hat
     torch.manual_seed(2)
-    assert not torch.allclose(a, model(x).x_hat)  # training decodes a sample
+    assert not torch.allclose(a, model(Batch(x=x)).x_hat)  # training decodes a sample
 
 
 @torch.no_grad()
@@ -45,15 +47,15 @@ def test_vae_kl_warmup_ramps_the_kl_weight():
     x = torch.rand(8, 12)
     model.train()
     model.set_progress(0.0)
-    assert float(model(x).losses["kl"]) == 0.0
+    assert float(model(Batch(x=x)).losses["kl"]) == 0.0
     model.set_progress(0.25)
     torch.manual_seed(0)
-    half = float(model(x).losses["kl"])
+    half = float(model(Batch(x=x)).losses["kl"])
     model.set_progress(0.9)
     torch.manual_seed(0)
-    assert math.isclose(float(model(x).losses["kl"]), 2 * half, rel_tol=1e-5)
+    assert math.isclose(float(model(Batch(x=x)).losses["kl"]), 2 * half, rel_tol=1e-5)
     model.eval()  # evaluation reports the full beta * KL
-    assert math.isclose(float(model(x).losses["kl"]), 2.0 * float(L.kl_normal(*model.posterior(x))), rel_tol=1e-5)
+    assert math.isclose(float(model(Batch(x=x)).losses["kl"]), 2.0 * float(L.kl_normal(*model.posterior(x))), rel_tol=1e-5)
 
 
 @pytest.mark.parametrize("loss", ["bce", "sse"])
@@ -65,12 +67,12 @@ def test_vae_importance_sampled_nll_bounds(loss):
     model.eval()
     g = torch.Generator().manual_seed(0)
     one = model.nll(x, k=1, generator=g)
-    out = model(x)  # eval: recon at the mean; ELBO needs a sample, so compare averages over many draws
+    out = model(Batch(x=x))  # eval: recon at the mean; ELBO needs a sample, so compare averages over many draws
     elbo_terms = []
     model.train()
     for s in range(400):
         torch.manual_seed(s)
-        losses = model(x).losses
+        losses = model(Batch(x=x)).losses
         elbo_terms.append(float(losses["recon"] + losses["kl"]))
     neg_elbo = sum(elbo_terms) / len(elbo_terms)
     if loss == "sse":  # the training loss leaves out the Gaussian's normalising constant
@@ -104,7 +106,7 @@ def test_acai_critic_loss_matches_the_official_formula():
     model = build("acai", input_shape=12, latent_dim=3, hidden=[16], loss="mse")
     x = torch.rand(6, 12)
     torch.manual_seed(5)
-    got = model.critic_losses(x)["critic"]
+    got = model.phase_losses(Batch(x=x), "critic", PhaseContext())["critic"]
     torch.manual_seed(5)
     with torch.no_grad():
         z = model.encode(x)
@@ -116,27 +118,26 @@ def test_acai_critic_loss_matches_the_official_formula():
 
 
 def test_acai_critic_learns_from_the_batch_the_ae_phase_decoded():
-    """The loop runs ACAI's ``ae`` phase, then its ``critic`` phase on the same batch: the critic reuses the
-    images (and alphas) the ae phase decoded, as the official code's single forward pass, without decoding
-    again; a different batch object is decoded afresh."""
+    """The loop runs ACAI's ``ae`` phase, then its ``critic`` phase on the same batch and context: the critic
+    reuses the images (and alphas) the ae phase decoded, as the official code's single forward pass, without
+    decoding again; with an empty context (the critic first, or alone) it decodes the batch itself."""
     torch.manual_seed(0)
     model = build("acai", input_shape=12, latent_dim=3, hidden=[16], loss="mse").train()
     assert model.phases == ("ae", "critic")
-    x = torch.rand(6, 12)
+    batch = Batch(x=torch.rand(6, 12))
     decodes = []
     model.decoder.register_forward_hook(lambda *_: decodes.append(1))
     torch.manual_seed(5)
-    model.phase_losses(x, "ae")
+    ctx = PhaseContext()
+    model.phase_losses(batch, "ae", ctx)
     before = len(decodes)
-    got = model.phase_losses(x, "critic")["critic"]
+    got = model.phase_losses(batch, "critic", ctx)["critic"]
     assert len(decodes) == before  # nothing decoded in the critic phase
-    torch.manual_seed(5)  # the same alpha draw, decoded afresh (the stash was used up)
-    expected = model.critic_losses(x)["critic"]
+    assert all(not ctx[k].requires_grad for k in ("alpha", "x_mix", "x_hat"))  # stored detached
+    torch.manual_seed(5)  # the same alpha draw, decoded afresh from an empty context
+    expected = model.phase_losses(batch, "critic", PhaseContext())["critic"]
     assert len(decodes) == before + 2
     torch.testing.assert_close(got, expected)
-    model.phase_losses(x, "ae")
-    model.critic_losses(x.clone())  # another batch: decoded here, not taken from the stash
-    assert len(decodes) == before + 6
 
 
 def test_aae_pulls_codes_towards_the_prior():

@@ -10,13 +10,15 @@ import aekit
 from aekit import io
 from aekit.data.dataset import ArrayDataset
 from aekit.errors import AekitError
-from aekit.models.base import AutoEncoder
+from aekit.models.base import Model
 from aekit.registry import MODELS, build, model_names
+from aekit.data.batch import Batch
+from aekit.train.phases import PhaseContext
 
 IMAGE_SHAPE = [1, 8, 8]
 
 
-def small(name: str) -> AutoEncoder:
+def small(name: str) -> Model:
     torch.manual_seed(0)
     return build(name, input_shape=IMAGE_SHAPE, latent_dim=4)
 
@@ -41,12 +43,12 @@ def test_forward_contract(name):
     if model.closed_form:
         model.fit_closed_form(x)
     model.train()
-    out = model(x)
+    out = model(Batch(x=x))
     assert out.x_hat.shape == x.shape
-    assert out.z.shape == (x.shape[0], *model.latent_shape)
+    assert out.z.shape == (x.shape[0], *model.code_shape)
     assert "recon" in out.losses and all(v.ndim == 0 and torch.isfinite(v) for v in out.losses.values())
     model.eval()
-    torch.testing.assert_close(model.reconstruct(x), model(x).x_hat)
+    torch.testing.assert_close(model.reconstruct(x), model(Batch(x=x)).x_hat)
     assert model.decode(model.encode(x)).shape == x.shape
 
 
@@ -84,7 +86,7 @@ def test_every_parameter_gets_a_gradient(name):
     model.train()
     for phase in model.phases:
         model.zero_grad()
-        sum(model.phase_losses(x, phase).values()).backward()
+        sum(model.phase_losses(Batch(x=x), phase, PhaseContext()).values()).backward()
         for pname, p in model.named_parameters():
             if any(p is q for q in model.phase_parameters(phase)):
                 assert p.grad is not None and torch.isfinite(p.grad).all(), f"{pname} got no gradient in {phase}"
@@ -148,7 +150,7 @@ def test_contractive_penalty_equals_autograd_jacobian_norm():
         torch.autograd.functional.jacobian(lambda v: model.encode(v.unsqueeze(0)).squeeze(0), xi).pow(2).sum()
         for xi in x]).mean()
     model.train()
-    got = model(x).losses["contractive"]
+    got = model(Batch(x=x)).losses["contractive"]
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
     got.backward()  # the penalty trains the encoder
     assert model.encoder.linears[0].weight.grad.abs().sum() > 0
@@ -163,7 +165,7 @@ def test_single_layer_contractive_matches_closed_form():
     w = model.encoder.linears[0].weight  # (K, D)
     closed = ((h * (1 - h)) ** 2 @ (w ** 2).sum(1)).mean()
     model.train()
-    torch.testing.assert_close(model(x).losses["contractive"], closed, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(model(Batch(x=x)).losses["contractive"], closed, rtol=1e-5, atol=1e-6)
 
 
 def test_sparse_kl_penalty_formula_and_sparsity_effect():
@@ -186,7 +188,7 @@ def test_denoising_corrupts_only_in_training():
     model = build("denoising", input_shape=20, latent_dim=3, hidden=[8], noise="masking", noise_level=0.5)
     x = torch.rand(6, 20)
     model.eval()
-    assert torch.equal(model(x).x_hat, model.reconstruct(x))
+    assert torch.equal(model(Batch(x=x)).x_hat, model.reconstruct(x))
     model.train()
     assert (model._corrupt(x) == 0).float().mean() > 0.3
 
@@ -206,11 +208,11 @@ def test_every_model_runs_on_every_backbone(name, backbone, tmp_path):
     model = build(name, input_shape=IMAGE_SHAPE, latent_dim=4, backbone=backbone)
     x = batch()
     model.train()
-    out = model(x)
+    out = model(Batch(x=x))
     assert out.x_hat.shape == x.shape and out.z.shape == (x.shape[0], 4)
     for phase in model.phases:
         model.zero_grad()
-        sum(model.phase_losses(x, phase).values()).backward()
+        sum(model.phase_losses(Batch(x=x), phase, PhaseContext()).values()).backward()
         assert all(p.grad is not None for p in model.phase_parameters(phase))
     model.eval()
     io.write_json(tmp_path / io.CONFIG, {"model": name, "hparams": model.hparams})
@@ -227,7 +229,7 @@ def test_each_phase_updates_only_its_own_parameters(name):
         before = {n: p.detach().clone() for n, p in model.named_parameters()}
         opt = torch.optim.SGD(model.phase_parameters(phase), lr=0.1)
         opt.zero_grad()
-        sum(model.phase_losses(x, phase).values()).backward()
+        sum(model.phase_losses(Batch(x=x), phase, PhaseContext()).values()).backward()
         opt.step()
         for n, p in model.named_parameters():
             moved = not torch.equal(before[n], p.detach())

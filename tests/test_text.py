@@ -17,6 +17,7 @@ from aekit.errors import AekitError
 from aekit.eval.retrieval import precision_at_k, precision_at_recall, relevance, retrieval_curves
 from aekit.losses import reconstruction
 from aekit.registry import build
+from aekit.data.batch import Batch
 
 TOPICS = {  # in alphabetical order, so that a topic's index is its class index once loaded from folders
     "crypto": "key cipher encryption secret clipper privacy algorithm escrow nsa code".split(),
@@ -182,7 +183,7 @@ def test_softmax_loss_is_the_multinomial_cross_entropy():
     by_hand = (-(3 * math.log(0.25)) - 3 * math.log(float(p[1, 1]))) / 2  # per document, averaged
     assert float(reconstruction(logits, counts, "softmax")) == pytest.approx(by_hand, rel=1e-6)
     model = build("text_ae", input_shape=[4], hidden=[3], latent_dim=2)
-    out = model(counts)
+    out = model(Batch(x=counts))
     torch.testing.assert_close(out.x_hat.sum(dim=1), torch.ones(2))  # a distribution over the vocabulary
     with pytest.raises(AekitError, match="softmax"):
         build("ae", input_shape=[4], loss="softmax", output="identity")
@@ -194,11 +195,11 @@ def test_bow_autoencoder_softmax_loss_decreases_on_a_toy_corpus():
     data = aekit.data.ArrayDataset(x, np.array(labels))
     model = build("text_ae", input_shape=[x.shape[1]], hidden=[16], latent_dim=2)
     with torch.no_grad():
-        before = float(model(x).losses["recon"])
+        before = float(model(Batch(x=x)).losses["recon"])
     run = aekit.train(model, data, epochs=30, batch_size=20, lr=3e-3, progress=False, evaluate=False)
     run.model.eval()
     with torch.no_grad():
-        after = float(run.model(x).losses["recon"])
+        after = float(run.model(Batch(x=x)).losses["recon"])
     uniform = float(x.sum(1).mean()) * math.log(x.shape[1])  # cost of predicting every word equally likely
     assert after < 0.8 * before and after < 0.8 * uniform, (before, after, uniform)
 

@@ -100,8 +100,8 @@ class Exploding(DeepAutoEncoder):
 
     explode = False
 
-    def forward(self, x):
-        out = super().forward(x)
+    def forward(self, batch):
+        out = super().forward(batch)
         if self.explode:
             out.losses["recon"] = out.losses["recon"] * float("nan")
         return out
@@ -204,9 +204,9 @@ def test_endless_stream_trains_for_steps_per_epoch():
 class AutocastSpy(DeepAutoEncoder):
     seen: list
 
-    def phase_losses(self, x, phase):
+    def phase_losses(self, batch, phase, ctx):
         self.seen.append(torch.is_autocast_enabled("cpu"))
-        return super().phase_losses(x, phase)
+        return super().phase_losses(batch, phase, ctx)
 
 
 @pytest.mark.parametrize("precision, expected", [("bf16-mixed", True), ("32-true", False)])
@@ -220,13 +220,14 @@ def test_training_steps_run_under_the_requested_precision(precision, expected):
 class _LabelEcho(DeepAutoEncoder):
     """Trains on labels: checks that every batch's labels are the ones of its own inputs (x[:, 0] == y)."""
 
-    uses_labels = True
+    requires_fields = ("x", "y")
     seen = 0
 
-    def phase_losses(self, x, phase, y):
+    def phase_losses(self, batch, phase, ctx):
+        x, y = batch["x"], batch["y"]
         assert torch.equal(x[:, 0].long(), y), "the loop sliced labels and inputs with different indices"
         type(self).seen += len(y)
-        return super().phase_losses(x, phase)
+        return super().phase_losses(batch, phase, ctx)
 
 
 def test_models_that_use_labels_get_each_batch_s_own_labels():

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 from aekit.errors import AekitError  # noqa: E402
 from aekit.apps.generate import generate, interpolate  # noqa: E402
-from aekit.estimator import AutoEncoder  # noqa: E402  (the scikit-learn estimator; models subclass aekit.models.AutoEncoder)
+from aekit.estimator import AutoEncoder  # noqa: E402  (the scikit-learn estimator; models subclass aekit.models.Model)
 from aekit.inference import decode, encode, reconstruct  # noqa: E402
 from aekit.io import Run, load, load_run  # noqa: E402
 from aekit.registry import build, model_names, register  # noqa: E402

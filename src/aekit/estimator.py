@@ -73,7 +73,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
 
     Attributes
     ----------
-    model_ : aekit.models.base.AutoEncoder
+    model_ : aekit.models.Model
         The trained torch model (use it with ``aekit.encode``/``aekit.reconstruct`` or save it).
     loss_ : str or None
         The reconstruction loss trained with (None for a model without a loss setting, e.g. pca).
@@ -169,7 +169,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=_DTYPES)
         z = inference.encode(self.model_, torch.tensor(X, dtype=torch.float32), self._eval_batch_size)
-        return z.reshape(z.shape[0], -1).numpy().astype(X.dtype, copy=False)  # (N, prod(latent_shape))
+        return z.reshape(z.shape[0], -1).numpy().astype(X.dtype, copy=False)  # (N, prod(code_shape))
 
     def inverse_transform(self, X):
         """Decode codes ``X`` (``(n_samples, n_codes)``) back to the input space."""
@@ -178,7 +178,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
         if Z.shape[1] != self._n_features_out:
             raise ValueError(f"X has {Z.shape[1]} features, but {type(self).__name__}.inverse_transform is "
                              f"expecting {self._n_features_out} code features as input")
-        z = torch.tensor(Z, dtype=torch.float32).reshape(Z.shape[0], *self.model_.latent_shape)
+        z = torch.tensor(Z, dtype=torch.float32).reshape(Z.shape[0], *self.model_.code_shape)
         x_hat = inference.decode(self.model_, z, self._eval_batch_size)
         return x_hat.reshape(Z.shape[0], -1).numpy().astype(Z.dtype, copy=False)  # (N, n_features_in_)
 
@@ -192,7 +192,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     @property
     def _n_features_out(self) -> int:
         # Read by ClassNamePrefixFeaturesOutMixin: feature names autoencoder0 .. autoencoder{k-1}.
-        return math.prod(self.model_.latent_shape)
+        return math.prod(self.model_.code_shape)
 
     @property
     def _eval_batch_size(self) -> int:

@@ -1,53 +1,115 @@
-"""Numbers for a trained model on a dataset: reconstruction, and, where labels exist, what the codes say.
+"""Numbers for a trained model on a dataset: each evaluation asks for a capability or for data that has what it
+needs, and one that does not apply is skipped with its reason (``metrics["skipped"]``), never guessed.
 
-``recon_sse`` is Hinton & Salakhutdinov's figure: per-example sum of squared errors, inputs in [0, 1].
-``probe_accuracy`` fits a logistic regression on training codes and tests it on test codes;
-``cluster_accuracy``/``cluster_nmi`` run k-means on the test codes (Hungarian matching to labels).
-On ACAI's synthetic ``lines`` data, ``lines_mean_distance`` (x10^-3) and ``lines_smoothness`` are the
-interpolation scores of :func:`aekit.eval.lines.evaluate_lines_model` (256 pairs x 16 steps), and
-``lines_endpoint_mean_distance`` the Mean Distance of the endpoints alone (the reconstructions' share).
+- ``reconstruction`` (capability "decode"): ``recon_sse`` is Hinton & Salakhutdinov's figure, the per-example
+  sum of squared errors; ``recon_mse``; ``psnr``.
+- ``probe`` (labelled training and test data): a logistic regression fitted on training codes, tested on test
+  codes (``probe_accuracy``).
+- ``clustering`` (labelled test data): k-means on the test codes, Hungarian matching to the labels
+  (``cluster_accuracy``, ``cluster_nmi``).
+- ``codes``: the model's own numbers about its codes (``code_metrics``: a codebook's usage).
+- plug-ins the data asks for (``extra["evaluations"]``, e.g. ``lines`` for ACAI's synthetic lines: the
+  interpolation scores of :func:`aekit.eval.lines.evaluate_lines_model`).
+- ``embedding_score`` (asked for by name, it trains a discriminator): the lecture's L_D*.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 
 from aekit import inference
+from aekit.errors import AekitError
 from aekit.eval import cluster_scores, probe_accuracy, psnr, recon_mse, recon_sse
 
+DEFAULT = ("reconstruction", "probe", "clustering", "codes", "plugins")
 
-def evaluate_model(model, test, train=None, batch_size: int = 2048) -> dict[str, float]:
+
+def _reconstruction(model, test, train, batch_size):
+    if not model.can("decode"):
+        return f"model {model.name!r} has no decoder (capability 'decode')"
     x_hat = inference.reconstruct(model, test.x, batch_size)
-    metrics = {"recon_sse": recon_sse(test.x, x_hat), "recon_mse": recon_mse(test.x, x_hat),
-               "psnr": psnr(test.x, x_hat, data_range=_data_range(test.x))}
-    if test.y is not None and len(torch.unique(test.y)) > 1:
-        z_test = inference.encode(model, test.x, batch_size).flatten(1)
-        if train is not None and train.y is not None:
-            z_train = inference.encode(model, train.x, batch_size).flatten(1)
-            metrics["probe_accuracy"] = probe_accuracy(z_train, train.y, z_test, test.y)
-        metrics.update(cluster_scores(z_test, test.y))
+    return {"recon_sse": recon_sse(test.x, x_hat), "recon_mse": recon_mse(test.x, x_hat),
+            "psnr": psnr(test.x, x_hat, data_range=_data_range(test.x))}
+
+
+def _labelled(data) -> bool:
+    return data is not None and data.y is not None and len(torch.unique(data.y)) > 1
+
+
+def _probe(model, test, train, batch_size):
+    if not (_labelled(test) and train is not None and train.y is not None):
+        return "needs labelled training and test data"
+    z_train = inference.encode(model, train.x, batch_size).flatten(1)
+    z_test = inference.encode(model, test.x, batch_size).flatten(1)
+    return {"probe_accuracy": probe_accuracy(z_train, train.y, z_test, test.y)}
+
+
+def _clustering(model, test, train, batch_size):
+    if not _labelled(test):
+        return "needs test data with two or more classes"
+    return cluster_scores(inference.encode(model, test.x, batch_size).flatten(1), test.y)
+
+
+def _codes(model, test, train, batch_size):
     was_training = model.training
     model.eval()
     with torch.no_grad():
-        metrics.update(model.code_metrics(test.x))  # e.g. a codebook's usage over the whole test set
+        metrics = model.code_metrics(test.x)  # e.g. a codebook's usage over the whole test set
     model.train(was_training)
-    metrics.update(_lines_metrics(model, test, batch_size))
-    return {k: float(v) for k, v in metrics.items()}
+    return metrics
 
 
-def _lines_metrics(model, test, batch_size: int) -> dict[str, float]:
-    """ACAI's interpolation scores when ``test`` is the synthetic ``lines`` dataset at its native 32x32."""
+def _lines(model, test, train, batch_size):
+    """ACAI's interpolation scores, for the synthetic ``lines`` data at its native 32x32."""
     from aekit.data.lines import SIZE
-
-    is_lines = (getattr(test, "name", None) == "lines" and str(getattr(test, "source", "")).startswith("synthetic")
-                and tuple(test.x.shape[1:]) == (1, SIZE, SIZE))  # a user's file called "lines" is not
-    if not is_lines:
-        return {}
     from aekit.eval.lines import evaluate_lines_model
 
+    if not model.can("decode"):
+        return f"model {model.name!r} has no decoder (capability 'decode') to decode interpolations"
+    if tuple(test.x.shape[1:]) != (1, SIZE, SIZE):
+        return f"the lines scores need the native {SIZE}x{SIZE} images"
     # the lines are rendered in [-1, 1]; "raw" keeps that range, "01" maps it to [0, 1]
     scores = evaluate_lines_model(model, value_range="01" if test.scale == "01" else "pm1", batch_size=batch_size)
     return {"lines_mean_distance": scores["mean_distance_x1e3"], "lines_smoothness": scores["smoothness"],
             "lines_endpoint_mean_distance": scores["endpoint_mean_distance_x1e3"]}
+
+
+def _embedding_score(model, test, train, batch_size):
+    from aekit.eval.embedding_score import embedding_score
+
+    return embedding_score(model, test)
+
+
+# Evaluations a dataset asks for by name in ``extra["evaluations"]`` (the plug-ins chosen by the data).
+PLUGINS: dict[str, Callable] = {"lines": _lines}
+EVALUATIONS: dict[str, Callable] = {"reconstruction": _reconstruction, "probe": _probe, "clustering": _clustering,
+                                    "codes": _codes, "embedding_score": _embedding_score, **PLUGINS}
+
+
+def evaluate_model(model, test, train=None, batch_size: int = 2048,
+                   metrics: tuple[str, ...] | list[str] | None = None) -> dict:
+    """The ``metrics`` evaluations (default: all but ``embedding_score``, plus the data's plug-ins) of ``model``
+    on ``test`` (``train``: for the probe). Returns floats, and ``skipped``: {evaluation: reason} for those that
+    do not apply to this model or data."""
+    asked = list(metrics) if metrics else list(DEFAULT)
+    if "plugins" in asked:
+        asked.remove("plugins")
+        asked += [p for p in test.extra.get("evaluations", ()) if p in PLUGINS and p not in asked]
+    unknown = [m for m in asked if m not in EVALUATIONS]
+    if unknown:
+        raise AekitError(f"unknown evaluation {', '.join(unknown)}: choose from {', '.join(EVALUATIONS)}")
+    out: dict = {}
+    skipped: dict[str, str] = {}
+    for name in asked:
+        result = EVALUATIONS[name](model, test, train, batch_size)
+        if isinstance(result, str):  # the reason it does not apply
+            skipped[name] = result
+        else:
+            out.update({k: float(v) for k, v in result.items()})
+    if skipped:
+        out["skipped"] = skipped
+    return out
 
 
 def _data_range(x: torch.Tensor) -> float:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import torch
 
+from aekit.models.base import require
+
 
 def _device(model) -> torch.device:
     for t in model.parameters():
@@ -34,11 +36,13 @@ def encode(model, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
 
 def reconstruct(model, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     """Reconstructions of every item of ``x``, same shape as ``x``."""
+    require(model, "decode", "reconstruction")
     # model.reconstruct, not decode(encode(x)): unpooling decoders use the input's own pooling indices.
     return batched(model.reconstruct, model, x, batch_size).reshape(x.shape)
 
 
 def decode(model, z: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
+    require(model, "decode", "decoding")
     was_training = model.training
     model.eval()
     device = _device(model)

@@ -14,7 +14,7 @@ import torch
 from aekit import io
 from aekit.errors import AekitError
 from aekit.evaluate import evaluate_model
-from aekit.models.base import AutoEncoder
+from aekit.models.base import Model
 from aekit.registry import build, get
 from aekit.settings import make_train_config, split_settings
 from aekit.train import TrainConfig, fit
@@ -26,7 +26,7 @@ def _data_description(data) -> dict[str, Any]:
     return data.describe() if hasattr(data, "describe") else {"name": type(data).__name__}
 
 
-def train(model: str | AutoEncoder, data, *, test=None, out: str | Path | None = None,
+def train(model: str | Model, data, *, test=None, out: str | Path | None = None,
           config: TrainConfig | None = None, resume: bool = False, evaluate: bool = True,
           data_source: dict | None = None, on_epoch_end=None, **settings: Any) -> io.Run:
     """Train ``model`` (a registered name or a built model) on ``data``; return the ``Run``.

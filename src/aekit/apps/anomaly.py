@@ -24,16 +24,13 @@ import torch
 
 from aekit import inference
 from aekit.errors import AekitError
+from aekit.models.base import require
 
 SCORES = ("sse", "elbo")
 DEFAULT_CONTAMINATION = 0.05
 MAX_CONTAMINATION = 0.5  # past half the data "anomalies" are the norm (PyOD's bound too)
 
 __all__ = ["DEFAULT_CONTAMINATION", "Flags", "SCORES", "anomaly_scores", "auroc", "check_contamination", "flag"]
-
-
-def _has_elbo(model) -> bool:
-    return callable(getattr(model, "negative_elbo", None))
 
 
 def _sse(model, x: torch.Tensor) -> torch.Tensor:
@@ -49,9 +46,7 @@ def anomaly_scores(model, x, score: str = "sse", batch_size: int = 2048) -> np.n
     """
     if score not in SCORES:
         raise AekitError(f"unknown anomaly score {score!r}: choose one of {', '.join(SCORES)}")
-    if score == "elbo" and not _has_elbo(model):
-        raise AekitError(f"anomaly score 'elbo' needs a model with a posterior (a vae), but {model.name!r} has "
-                         f"none: use score 'sse' (the reconstruction error)")
+    require(model, "likelihood" if score == "elbo" else "decode", f"anomaly score {score!r}")
     if isinstance(x, np.ndarray):
         x = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
     if not isinstance(x, torch.Tensor) or x.ndim < 2 or x.shape[0] == 0:

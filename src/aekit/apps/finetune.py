@@ -9,8 +9,8 @@ Neural Networks", Science 2006 (1.2% MNIST error from a pretrained 784-500-500-2
 "Greedy Layer-Wise Training of Deep Networks", NIPS 2007; Erhan et al., "Why Does Unsupervised
 Pre-training Help Deep Learning?", JMLR 2010; Vincent et al., "Stacked Denoising Autoencoders", JMLR 2010.
 
-The classifier trains through the one training loop (``aekit.train.loop.fit``): it declares
-``uses_labels``, so the loop slices each batch's labels with its inputs.
+The classifier trains through the one training loop (``aekit.train.loop.fit``): it declares that it trains
+on the batch fields ``x`` and ``y``, so labelled data is required and every batch carries its labels.
 
 A classifier directory holds ``config.json`` (the source run's model name and hyperparameters, the head,
 the labelled draw, the training settings), ``model.safetensors`` (encoder and head weights) and
@@ -33,7 +33,7 @@ from torch import nn
 from aekit import inference, io
 from aekit.atomic import atomic_path
 from aekit.errors import AekitError
-from aekit.models.base import Output
+from aekit.models.base import Output, Trainable, require
 from aekit.settings import make_train_config
 from aekit.train.loop import fit
 
@@ -77,61 +77,26 @@ def draw_labelled(y, n: int | str, seed: int = 0, n_classes: int | None = None) 
 
 
 # ---- the encoder of an autoencoder -------------------------------------------------------------------
-class PosteriorMean(nn.Module):
-    """A VAE's encoder cut to its first head: the posterior mean, which is what ``encode`` returns."""
-
-    def __init__(self, encoder: nn.Module, latent_dim: int):
-        super().__init__()
-        self.encoder, self.latent_dim = encoder, int(latent_dim)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)[:, : self.latent_dim]  # (B, 2K) -> (B, K): the mean, not the log-variance
-
-
 def code_encoder(model) -> nn.Module:
-    """The part of ``model`` that maps an input batch to its codes, as a trainable ``nn.Module``.
-
-    It shares the model's parameters (copy it to keep the model unchanged). A PCA's projection becomes a
-    linear layer (weights = components, bias = -components @ mean), which fine-tunes like any other.
-    Models whose codes are discrete (vqvae, binary, onehot) are refused: their codes have no gradient.
-    """
-    from aekit.models.ae import DeepAutoEncoder
-    from aekit.models.conv import ConvAutoEncoder
-    from aekit.models.pca import PCA
-    from aekit.models.vae import VariationalAutoEncoder
-    from aekit.nn.backbones import ConvCodeEncoder
-
-    if type(model).encode is DeepAutoEncoder.encode:  # ae, denoising, dropout, sparse, contractive, aae, acai
-        return model.encoder
-    if isinstance(model, VariationalAutoEncoder):
-        return PosteriorMean(model.encoder, model.latent_dim)
-    if isinstance(model, ConvAutoEncoder):
-        return ConvCodeEncoder(model.encoder, model.to_code, model.input_shape)
-    if isinstance(model, PCA):
-        k, d = model.components.shape
-        linear = nn.Linear(d, k)
-        with torch.no_grad():
-            linear.weight.copy_(model.components)
-            linear.bias.copy_(-model.components @ model.mean)
-        return nn.Sequential(nn.Flatten(), linear)  # (B, *item) -> (B, D) -> (B, K)
-    raise AekitError(f"model {model.name!r} has discrete codes, which pass no gradient to fine-tune: use a run "
-                     f"of ae, denoising, dropout, sparse, contractive, aae, acai, vae, conv_ae or pca")
+    """The part of ``model`` that maps an input batch to its codes, as a trainable ``nn.Module`` sharing the
+    model's parameters (copy it to keep the model unchanged): ``model.code_network()``. Models without the
+    capability "trainable_encoder" (discrete codes pass no gradient) are refused with the models that have it."""
+    require(model, "trainable_encoder", "fine-tuning")
+    return model.code_network()
 
 
 # ---- the classifier ----------------------------------------------------------------------------------
-class Classifier(nn.Module):
+class Classifier(Trainable):
     """``encoder`` (inputs -> codes of ``code_dim`` numbers) then a linear layer to ``n_classes`` logits.
 
-    It follows the loop's side of the model contract (``phases``, ``phase_parameters``, ``phase_losses``,
-    ``set_progress``, ``uses_labels``); ``forward(x, y)`` returns the softmax
-    cross-entropy as the loss ``cls``. ``logits(x)`` takes plain inputs. With ``freeze`` the encoder
+    It is trained by the one loop (``Trainable``): ``forward(batch)`` returns the softmax cross-entropy of
+    ``batch["y"]`` as the loss ``cls``. ``logits(x)`` takes plain inputs. With ``freeze`` the encoder
     gets no gradient and stays in eval mode (batch-norm statistics and dropout included): a linear probe.
     """
 
     name = KIND
     phases = ("cls",)
-    closed_form = False
-    uses_labels = True  # the loop hands each batch's labels to forward / phase_losses
+    requires_fields = ("x", "y")
 
     def __init__(self, encoder: nn.Module, input_shape, code_dim: int, n_classes: int, freeze: bool = False):
         super().__init__()
@@ -160,19 +125,10 @@ class Classifier(nn.Module):
             z = self.encoder(x)  # (B, K)
         return self.head(z.reshape(z.shape[0], -1))  # (B, n_classes)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> Output:
-        logits = self.logits(x)  # (B, n_classes)
-        loss = F.cross_entropy(logits.float(), y)  # in fp32 under bf16 autocast
+    def forward(self, batch) -> Output:
+        logits = self.logits(batch["x"])  # (B, n_classes)
+        loss = F.cross_entropy(logits.float(), batch["y"])  # in fp32 under bf16 autocast
         return Output(None, None, {"cls": loss}, {"logits": logits})
-
-    def phase_parameters(self, phase: str):
-        return self.parameters()
-
-    def phase_losses(self, x: torch.Tensor, phase: str, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self(x, y).losses
-
-    def set_progress(self, fraction: float) -> None:
-        pass
 
 
 def _code_dim(encoder: nn.Module, input_shape) -> int:

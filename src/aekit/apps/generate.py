@@ -27,6 +27,7 @@ import torch
 
 from aekit import inference
 from aekit.errors import AekitError
+from aekit.models.base import require
 
 METHODS = ("linear", "slerp")
 GRID_PERCENTILES = (2.0, 98.0)  # other models: these percentiles of the data's codes span it
@@ -87,6 +88,7 @@ def _as_batch(x: Any, name: str) -> torch.Tensor:
 def interpolate_pairs(model, a, b, steps: int = 16, method: str = "linear", batch_size: int = 2048) -> torch.Tensor:
     """Decoded interpolations between ``a[i]`` and ``b[i]`` for every pair: ``(n, *item)`` x 2 ->
     ``(n, steps, *item)`` float32 on the CPU (``item`` is the model's input shape)."""
+    require(model, "decode", "interpolation")
     steps, method = _check_steps(steps), _check_method(method)
     a, b = _as_batch(a, "a"), _as_batch(b, "b")
     if a.shape != b.shape:
@@ -112,13 +114,8 @@ def interpolate(model, a, b, steps: int = 16, method: str = "linear") -> torch.T
 
 # ---- generation --------------------------------------------------------------------------------------
 def has_prior(model) -> bool:
-    """Whether ``model.sample_prior`` draws codes (the base hook refuses with an AekitError)."""
-    try:
-        with torch.no_grad():
-            model.sample_prior(1, torch.Generator().manual_seed(0))
-    except AekitError:
-        return False
-    return True
+    """Whether the model declares a prior to draw codes from (capability "sample")."""
+    return model.can("sample")
 
 
 def generate(model, n: int = 64, seed: int = 0) -> torch.Tensor:
@@ -127,26 +124,21 @@ def generate(model, n: int = 64, seed: int = 0) -> torch.Tensor:
     Raises :class:`AekitError` for a model without a prior (a plain autoencoder has none)."""
     if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or int(n) < 1:
         raise AekitError(f"n must be a whole number of at least 1 samples, got {n!r}")
+    require(model, "sample", "generating")
+    require(model, "decode", "generating")
     generator = torch.Generator().manual_seed(int(seed))
     with torch.no_grad():
         z = model.sample_prior(int(n), generator)  # (n, *code)
     return inference.decode(model, z)
 
 
-def _code_size(model) -> int:
-    try:
-        return math.prod(int(s) for s in model.latent_shape)
-    except (TypeError, KeyError, ValueError, AttributeError):
-        raise AekitError(f"model {getattr(model, 'name', '?')!r} does not say its code shape "
-                         f"(latent_shape): a latent grid needs a 2-d code") from None
-
-
 def check_2d_code(model) -> None:
-    """Refuse a model whose code is not 2-d: a latent grid is a picture of a plane."""
-    k = _code_size(model)
+    """Refuse a model whose code is not 2-d, or that cannot decode: a latent grid is a picture of a plane."""
+    require(model, "decode", "a latent grid")
+    k = math.prod(model.code_shape)
     if k != 2:
-        raise AekitError(f"a latent grid needs a 2-d code, but model {getattr(model, 'name', '?')!r} has "
-                         f"{k}-d codes (latent_shape {tuple(model.latent_shape)}): train one with --latent-dim 2")
+        raise AekitError(f"a latent grid needs a 2-d code, but model {model.name!r} has {k}-d codes "
+                         f"(code_shape {tuple(model.code_shape)}): train one with --latent-dim 2")
 
 
 PRIOR_SAMPLES = 10_000  # prior samples whose percentiles span a grid
@@ -182,7 +174,7 @@ def grid_codes(model, size: int = 15, codes: torch.Tensor | None = None) -> torc
 def latent_map(model, size: int = 15, codes: torch.Tensor | None = None) -> torch.Tensor:
     """The decoded :func:`grid_codes`: ``(size*size, *item)``, row by row."""
     grid = grid_codes(model, size, codes)  # (G*G, 2)
-    return inference.decode(model, grid.reshape(grid.shape[0], *model.latent_shape))
+    return inference.decode(model, grid.reshape(grid.shape[0], *model.code_shape))
 
 
 # ---- items and pictures (what the CLI reads and draws) -----------------------------------------------

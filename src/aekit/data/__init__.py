@@ -5,6 +5,7 @@ optional int64 labels). Start with :func:`load` and :func:`dataset_names`; :func
 files of named datasets. Heavy optional imports (Pillow, scikit-learn) happen only when needed.
 """
 
+from aekit.data.batch import Batch, Ragged
 from aekit.data.corrupt import KINDS as CORRUPTIONS
 from aekit.data.corrupt import corrupt, gaussian, masking, salt_and_pepper
 from aekit.data.dataset import ArrayDataset
@@ -16,7 +17,7 @@ from aekit.data.registry import DATASETS, dataset_names, load
 from aekit.data.transforms import flatten, pad_to, rescale
 
 __all__ = [
-    "ArrayDataset", "CORRUPTIONS", "DATASETS", "LinesStream", "cache_dir", "corrupt", "data_root", "dataset_names",
+    "ArrayDataset", "Batch", "CORRUPTIONS", "Ragged", "DATASETS", "LinesStream", "cache_dir", "corrupt", "data_root", "dataset_names",
     "download", "flatten", "gaussian", "iter_lines", "lines", "load", "masking", "pad_to", "read_idx", "render_lines",
     "rescale", "salt_and_pepper", "write_idx",
 ]

@@ -1,8 +1,9 @@
 """The in-memory dataset every loader returns.
 
 Datasets that fit in memory are one float32 tensor ``x`` of shape ``(N, *item_shape)`` (images are
-``(N, C, H, W)``) plus optional int64 labels: the training loop slices them by index on the device, with no
-per-sample Python. Validation happens once, here, so a NaN in a user's CSV is reported at load time with
+``(N, C, H, W)``), optional int64 labels ``y``, and any other aligned named fields a model family needs
+(``fields``: a speaker id, the next sentence, variable-length ``Ragged`` sequences), each with its own dtype:
+the training loop slices them all by index on the device into a ``Batch``, with no per-sample Python. Validation happens once, here, so a NaN in a user's CSV is reported at load time with
 a count, not as a diverging loss an hour later.
 """
 
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from aekit.data.batch import Field, Ragged, check_fields
 from aekit.errors import AekitError
 
 SCALES = ("01", "pm1", "raw")
@@ -63,6 +65,7 @@ class ArrayDataset:
     split: str | None = None
     source: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    fields: dict[str, Field] = field(default_factory=dict)  # more named fields, aligned with x, any dtype
 
     def __post_init__(self) -> None:
         self.x = _as_float_tensor(self.x, self.name)
@@ -95,6 +98,15 @@ class ArrayDataset:
                     )
         if self.classes is not None:
             self.classes = [str(c) for c in self.classes]
+        reserved = sorted({"x", "y"} & set(self.fields))
+        if reserved:
+            raise AekitError(f"dataset {self.name}: pass {', '.join(reserved)} as its own argument, not in fields")
+        self.fields = {k: v if isinstance(v, Ragged) else torch.as_tensor(v) for k, v in self.fields.items()}
+        check_fields(self.batch_fields(), f"dataset {self.name}")
+
+    def batch_fields(self) -> dict[str, Field]:
+        """Every aligned field the loop slices into a ``Batch``: ``x``, ``y`` if labelled, then ``fields``."""
+        return {"x": self.x, **({} if self.y is None else {"y": self.y}), **self.fields}
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -135,6 +147,8 @@ class ArrayDataset:
             split=self.split,
             source=self.source,
             extra=dict(self.extra),
+            fields={k: v.subset(torch.arange(len(self))[idx]) if isinstance(v, Ragged) else v[idx]
+                    for k, v in self.fields.items()},
         )
 
     def describe(self) -> dict[str, Any]:
@@ -150,6 +164,8 @@ class ArrayDataset:
             "scale": self.scale,
             "value_range": [float(self.x.min()), float(self.x.max())],
             "source": self.source,
+            **({"fields": {k: str(v.dtype).removeprefix("torch.") for k, v in self.fields.items()}}
+               if self.fields else {}),
             **self.extra,
         }
 

@@ -25,6 +25,7 @@ import torch
 
 from aekit.data.dataset import ArrayDataset
 from aekit.data.transforms import check_scale, rescale
+from aekit.data.batch import Batch
 from aekit.errors import AekitError
 
 SIZE = 32
@@ -123,15 +124,15 @@ def lines(n: int, seed: int = 0, scale: str = "pm1", split: str = "train") -> Ar
     x = rescale(render_lines(angles), -1.0, 1.0, scale)
     return ArrayDataset(
         x, angle_labels(angles), name="lines", classes=list(CLASSES), scale=scale, split=split,
-        source="synthetic", extra={"seed": int(seed)},
+        source="synthetic", extra={"seed": int(seed), "evaluations": ["lines"]},  # ACAI's scores (aekit.evaluate)
     )
 
 
 class LinesStream:
     """An infinite source of fresh random lines, for training as in ACAI (every batch is new data).
 
-    ``next_batch(batch_size, generator)`` returns images (B, 1, 32, 32); ``next_labelled`` also returns the
-    angle bins. ``generator`` is a ``torch.Generator`` (None: torch's global RNG), so a training loop's seed
+    ``next_batch(batch_size, generator)`` returns a ``Batch`` of images ``x`` (B, 1, 32, 32) and their angle
+    bins ``y``, as every stream does; ``next_labelled`` returns the two tensors. ``generator`` is a ``torch.Generator`` (None: torch's global RNG), so a training loop's seed
     fixes the stream.
     """
 
@@ -155,9 +156,10 @@ class LinesStream:
         x = rescale(render_lines(angles, self.size), -1.0, 1.0, self.scale)
         return x, angle_labels(angles)
 
-    def next_batch(self, batch_size: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Fresh images (B, 1, size, size)."""
-        return self.next_labelled(batch_size, generator)[0]
+    def next_batch(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
+        """Fresh images ``x`` (B, 1, size, size) and their angle bins ``y`` (B,)."""
+        x, y = self.next_labelled(batch_size, generator)
+        return Batch(x=x, y=y)
 
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "n": None, "item_shape": list(self.item_shape), "n_classes": N_BINS,

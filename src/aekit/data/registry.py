@@ -107,7 +107,8 @@ def _read_lines(root: Path, split: str, limit: int | None, seed: int) -> RawData
     n = int(limit) if limit is not None else LINES_DEFAULT_N[split]
     ds = make_lines(n, seed=seed, scale="pm1", split=split)
     assert ds.y is not None
-    return RawData(ds.x.numpy(), ds.y.numpy(), ds.classes, -1.0, 1.0, f"synthetic (seed {int(seed)})", split)
+    return RawData(ds.x.numpy(), ds.y.numpy(), ds.classes, -1.0, 1.0, f"synthetic (seed {int(seed)})", split,
+                   extra={"evaluations": ds.extra["evaluations"]})
 
 
 def _read_20newsgroups(root: Path, split: str, limit: int | None, seed: int,

@@ -4,6 +4,14 @@ from aekit.models import conv  # noqa: F401
 from aekit.models import discrete  # noqa: F401
 from aekit.models import adversarial, vae  # noqa: F401
 from aekit.models import text  # noqa: F401
-from aekit.models.base import AutoEncoder, Output
+from aekit.models.base import CAPABILITIES, Model, Output, require
 
-__all__ = ["AutoEncoder", "Output"]
+__all__ = ["CAPABILITIES", "Model", "Output", "require"]
+
+
+def __getattr__(name: str):
+    if name == "AutoEncoder":  # the base class's name before issue 16 (aekit.AutoEncoder is the estimator)
+        from aekit.models import base
+
+        return base.AutoEncoder
+    raise AttributeError(name)

@@ -32,10 +32,13 @@ class _TwoPlayer(DeepAutoEncoder):
     def phase_parameters(self, phase: str) -> Iterable[nn.Parameter]:
         return self.split_parameters(self.critic, inside=phase == "critic")
 
-    def phase_losses(self, x: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
-        return self.critic_losses(x) if phase == "critic" else self(x).losses
+    def phase_losses(self, batch, phase: str, ctx) -> dict[str, torch.Tensor]:
+        return self.critic_losses(batch, ctx) if phase == "critic" else self.ae_losses(batch, ctx)
 
-    def critic_losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def ae_losses(self, batch, ctx) -> dict[str, torch.Tensor]:
+        return self(batch).losses
+
+    def critic_losses(self, batch, ctx) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
 
@@ -83,7 +86,10 @@ class AdversarialAutoEncoder(_TwoPlayer):
     def _logits(self, z: torch.Tensor) -> torch.Tensor:
         return self.critic(z).float().squeeze(1)  # (B, K) -> (B,)
 
-    def critic_losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    capabilities = frozenset({"decode", "sample", "trainable_encoder"})
+
+    def critic_losses(self, batch, ctx) -> dict[str, torch.Tensor]:
+        x = batch["x"]
         with torch.no_grad():
             z = self.encode(x)
         fake, real = self._logits(z), self._logits(self.sample_prior(x.shape[0]).to(z.dtype))
@@ -111,9 +117,10 @@ class ACAI(_TwoPlayer):
     is ``backbone="acai"``, ``loss="mse"`` on [-1, 1] images, Adam 1e-4, batch 64.
     """
 
-    # The autoencoder's step comes first and leaves its decoded images for the critic's step on the same
-    # batch: the critic learns from what the autoencoder made before its update, as in the official code
-    # (both players' updates computed from one forward pass), and the batch is not decoded twice.
+    # The autoencoder's step comes first and leaves its decoded images in the phase context for the critic's
+    # step on the same batch: the critic learns from what the autoencoder made before its update, as in the
+    # official code (both players' updates computed from one forward pass), and the batch is not decoded
+    # twice. Run in the other order, the critic finds nothing in the context and decodes the batch itself.
     phases = ("ae", "critic")
 
     def __init__(self, adv_weight: float = 0.5, reg: float = 0.2, **ae_options):
@@ -124,18 +131,17 @@ class ACAI(_TwoPlayer):
         opts = self.hparams
         self.critic = build_critic(opts["backbone"], self.input_shape, self.latent_dim, hidden=opts["hidden"],
                                    activation=opts["activation"], norm=opts["norm"], options=opts["backbone_options"])
-        self._decoded: tuple | None = None  # (x, alpha, x_mix, x_hat) of the last training forward, no gradient
 
     def mix(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(alpha (B, 1), z_mix (B, K))``: each code mixed with its mirror in the batch, alpha in [0, 0.5]."""
         alpha = 0.5 - (torch.rand(z.shape[0], 1, device=z.device) - 0.5).abs()  # U[0,1] folded onto [0, 0.5]
         return alpha, alpha * z + (1 - alpha) * z.flip(0)
 
-    def critic_losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        decoded, self._decoded = self._decoded, None
-        if decoded is not None and decoded[0] is x:  # the ae phase just decoded this very batch
-            _, alpha, x_mix, x_hat = decoded
-        else:  # called on its own (or the batch was copied on the way): decode it here
+    def critic_losses(self, batch, ctx) -> dict[str, torch.Tensor]:
+        x = batch["x"]
+        if "x_mix" in ctx:  # the ae phase decoded this batch
+            alpha, x_mix, x_hat = ctx["alpha"], ctx["x_mix"], ctx["x_hat"]
+        else:  # run first, or on its own: decode the batch here
             with torch.no_grad():
                 z = self.encode(x)
                 x_hat = self.decode(z)
@@ -145,11 +151,14 @@ class ACAI(_TwoPlayer):
         loss = (self.critic(x_mix) - alpha.squeeze(1)).pow(2).mean() + self.critic(near_real).pow(2).mean()
         return {"critic": loss}
 
-    def forward(self, x: torch.Tensor) -> Output:
-        out = super().forward(x)  # recon
+    def ae_losses(self, batch, ctx) -> dict[str, torch.Tensor]:
+        out = self(batch)
+        ctx["alpha"], ctx["x_mix"], ctx["x_hat"] = out.extras["alpha"], out.extras["x_mix"], out.x_hat  # detached
+        return out.losses
+
+    def forward(self, batch) -> Output:
+        out = super().forward(batch)  # recon
         alpha, z_mix = self.mix(out.z)
         x_mix = self.decode(z_mix)
         adv = self.adv_weight * self.critic(x_mix).pow(2).mean()
-        if self.training:
-            self._decoded = (x, alpha.detach(), x_mix.detach(), out.x_hat.detach())
-        return Output(out.x_hat, out.z, {**out.losses, "adv": adv}, out.extras)
+        return Output(out.x_hat, out.z, {**out.losses, "adv": adv}, {**out.extras, "alpha": alpha, "x_mix": x_mix})

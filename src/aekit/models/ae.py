@@ -12,13 +12,13 @@ import torch.nn.functional as F
 
 from aekit import losses as L
 from aekit.errors import AekitError
-from aekit.models.base import AutoEncoder, Output
+from aekit.models.base import Model, Output
 from aekit.nn.backbones import build_decoder, build_encoder
 from aekit.registry import register
 
 
 @register("ae")
-class DeepAutoEncoder(AutoEncoder):
+class DeepAutoEncoder(Model):
     """Deep fully connected autoencoder (Hinton & Salakhutdinov, "Reducing the Dimensionality of Data
     with Neural Networks", Science 2006).
 
@@ -33,6 +33,7 @@ class DeepAutoEncoder(AutoEncoder):
     ACAI, VQ-VAE, one-hot and binary codes) takes the same two arguments.
     """
 
+    capabilities = frozenset({"decode", "trainable_encoder"})
     code_heads: int = 1  # blocks of latent_dim numbers the encoder outputs (2 for a VAE: mean, log-variance)
 
     def __init__(
@@ -53,6 +54,7 @@ class DeepAutoEncoder(AutoEncoder):
         shape = self._set_input_shape(input_shape)
         self._set_reconstruction(loss, output)
         self.latent_dim = self._set_latent_dim(latent_dim)
+        self.code_shape = (self.latent_dim,)
         net = dict(hidden=hidden, activation=activation, norm=norm, options=backbone_options)
         self.encoder = build_encoder(backbone, shape, self.latent_dim, heads=self.code_heads,
                                      code_activation=code_activation, **net)
@@ -78,7 +80,11 @@ class DeepAutoEncoder(AutoEncoder):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return self.output_act(self._decode_raw(z)).reshape(z.shape[0], *self.input_shape)
 
-    def forward(self, x: torch.Tensor) -> Output:
+    def code_network(self) -> torch.nn.Module:
+        return self.encoder
+
+    def forward(self, batch) -> Output:
+        x = batch["x"]
         x_in = self._corrupt(x) if self.training else x
         z = self.encode(x_in)
         raw = self._decode_raw(self._perturb_code(z) if self.training else z)

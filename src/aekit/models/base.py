@@ -1,9 +1,16 @@
 """The contract every aekit model follows (see DESIGN.md, "The model contract").
 
-- ``encode(x) -> z`` and ``decode(z) -> x_hat`` are cheap and compute no loss.
-- ``forward(x) -> Output(x_hat, z, losses, extras)``; loss values are already weighted.
-- Several players declare ``phases``; the one training loop steps, for each phase, the parameters of
-  ``phase_parameters(phase)`` on the sum of ``phase_losses(x, phase)``.
+- ``encode(x) -> z`` is cheap and computes no loss; models with a decoder have ``decode(z) -> x_hat``.
+- ``forward(batch) -> Output(x_hat, z, losses, extras)``: ``batch`` is a ``Batch`` of named fields (``x``,
+  and ``y`` etc. where the data has them); fields a model does not produce are None; loss values are
+  already weighted.
+- **Capabilities are declared**: ``capabilities`` names what a model can do beyond encoding (``decode``,
+  ``sample``, ``likelihood``, ``code_indices``, ``trainable_encoder``, ``convert``), ``code_shape`` is the
+  shape of one code and ``requires_fields`` the batch fields it trains on. Commands, evaluation and tests
+  ask :func:`require` / ``model.can(...)``; they never check a model's class or name.
+- Several players declare ``phases`` (and ``phase_options``, their own optimiser settings); the one training
+  loop steps, for each phase, the parameters of ``phase_parameters(phase)`` on the sum of
+  ``phase_losses(batch, phase, ctx)``, where ``ctx`` carries detached tensors from one phase to the next.
 - Models fitted in closed form (PCA) set ``closed_form = True`` and implement ``fit_closed_form``.
 - Constructor keyword arguments are recorded in ``self.hparams`` so that ``build(name, **hparams)``
   rebuilds the model from a saved run.
@@ -22,10 +29,43 @@ from aekit.errors import AekitError
 
 
 class Output(NamedTuple):
-    x_hat: torch.Tensor  # reconstruction, same shape as the input
-    z: torch.Tensor  # the code used for the reconstruction
+    x_hat: torch.Tensor | None  # reconstruction, same shape as the input (None: the model has no decoder)
+    z: torch.Tensor | None  # the code (None for a model that makes none, e.g. a classifier)
     losses: dict[str, torch.Tensor]  # weighted loss terms; the training loss is their sum
     extras: dict[str, Any]  # anything else a model wants to report (indices, logits, ...)
+
+
+# What a model can do beyond ``encode``: a model lists those it has in ``capabilities``. Each name maps to
+# what the model then has (for messages) and the methods that come with it.
+CAPABILITIES = {
+    "decode": ("decoder", "decode(z), reconstruct(x)"),
+    "sample": ("prior to sample codes from", "sample_prior(n)"),
+    "likelihood": ("posterior and likelihood", "negative_elbo(x), nll(x, k)"),
+    "code_indices": ("discrete code indices", "code_indices(x)"),
+    "trainable_encoder": ("differentiable encoder (discrete codes pass no gradient)", "code_network()"),
+    "convert": ("way to convert between factors (e.g. speakers)", "convert(x, target)"),
+}
+
+
+FIELD_MEANINGS = {"x": "inputs", "y": "labels", "lengths": "sequence lengths", "speaker": "speaker ids",
+                  "next": "next items"}  # for messages about batch fields
+
+
+def models_with(capability: str) -> list[str]:
+    from aekit.registry import MODELS, model_names
+
+    return [n for n in model_names() if capability in MODELS[n].capabilities]
+
+
+def require(model, capability: str, needed_by: str) -> None:
+    """Refuse, in one line that names the capability and the models which have it, a model that lacks it."""
+    if capability not in CAPABILITIES:
+        raise ValueError(f"unknown capability {capability!r}")
+    if capability not in model.capabilities:
+        others = models_with(capability)
+        raise AekitError(f"model {model.name!r} has no {CAPABILITIES[capability][0]}, which {needed_by} needs "
+                         f"(capability {capability!r}): use a run of "
+                         f"{', '.join(others) if others else 'a model that declares it'}")
 
 
 def _jsonable(value: Any) -> Any:
@@ -50,7 +90,7 @@ def constructor_parameters(cls: type) -> dict[str, inspect.Parameter]:
     """
     params: dict[str, inspect.Parameter] = {}
     for klass in cls.__mro__:
-        if klass is AutoEncoder or not issubclass(klass, AutoEncoder):
+        if klass is Model or not issubclass(klass, Model):
             break
         init = klass.__dict__.get("__init__")
         if init is None:
@@ -73,15 +113,67 @@ class FeatureSoftmax(nn.Module):
         return torch.softmax(raw.flatten(1), dim=1).reshape(raw.shape)  # (B, ...) -> (B, D) -> (B, ...)
 
 
-class AutoEncoder(nn.Module):
-    """Base class: subclasses implement ``encode``, ``decode`` and ``forward``."""
+class Trainable(nn.Module):
+    """What the training loop asks of anything it trains: an autoencoder (``Model``) or a classifier built on
+    one's encoder (``apps/finetune.py``)."""
 
     name: ClassVar[str] = "?"
+    capabilities: ClassVar[frozenset[str]] = frozenset()  # declared by each model, never guessed
+    requires_fields: ClassVar[tuple[str, ...]] = ("x",)  # batch fields the model trains on
     phases: ClassVar[tuple[str, ...]] = ("ae",)
+    phase_options: ClassVar[dict[str, dict[str, Any]]] = {}  # each phase's optimiser defaults (train/phases.py)
     closed_form: ClassVar[bool] = False
-    # True for models trained on labels too (a classifier head, a class-conditioned player): the loop then
-    # slices each batch's labels with its inputs and calls ``phase_losses(x, phase, y)``.
-    uses_labels: ClassVar[bool] = False
+
+    def can(self, capability: str) -> bool:
+        return capability in self.capabilities
+
+    def check_fields(self, fields, what: str = "training") -> None:
+        """Refuse data that lacks a field this model trains on, or whose items have another shape."""
+        missing = [f for f in self.requires_fields if f not in fields]
+        if missing:
+            what_they_are = ", ".join(f"{FIELD_MEANINGS.get(f, 'field')} (field {f!r})" for f in missing)
+            raise AekitError(f"model {self.name!r} trains on {what_they_are}, but the {what} data has only "
+                             f"{', '.join(fields)}: pass data with {'labels' if missing == ['y'] else 'those fields'}")
+        self.check_input(fields["x"][:1])
+
+    def check_input(self, x: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def phase_parameters(self, phase: str) -> Iterable[nn.Parameter]:
+        """Parameters the optimiser of ``phase`` updates; single-player models use all of them."""
+        return self.parameters()
+
+    def split_parameters(self, part: nn.Module, inside: bool) -> list[nn.Parameter]:
+        """The parameters of sub-module ``part`` (``inside``) or all the others: the usual two-phase split."""
+        if inside:
+            return list(part.parameters())
+        own = {id(p) for p in part.parameters()}
+        return [p for p in self.parameters() if id(p) not in own]
+
+    def phase_losses(self, batch, phase: str, ctx) -> dict[str, torch.Tensor]:
+        """Loss terms minimised in ``phase`` on ``batch``; the default is the ``forward`` losses.
+
+        ``ctx`` (``train.phases.PhaseContext``) is shared by the phases of one batch: a phase may store
+        detached tensors there for a later one, which must still work when it finds none.
+        """
+        return self(batch).losses
+
+    def set_progress(self, fraction: float) -> None:
+        """Called by the loop before every step with the fraction of training done, in [0, 1].
+
+        Schedules that belong to the model (a VAE's KL warm-up, a Gumbel temperature) read it here; it is
+        derived from the step count, so a resumed run continues the schedule exactly.
+        """
+
+    def fit_closed_form(self, x: torch.Tensor) -> None:
+        raise NotImplementedError(f"model {self.name!r} is trained by gradient descent")
+
+
+class Model(Trainable):
+    """Base class of every model: subclasses implement ``encode`` and ``forward`` (and ``decode`` when they
+    declare the capability "decode")."""
+
+    code_shape: tuple[int, ...]  # the shape of one code; set by each model's constructor
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -164,45 +256,34 @@ class AutoEncoder(nn.Module):
         raise NotImplementedError
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
+        require(self, "decode", "decoding codes")
         raise NotImplementedError
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        require(self, "decode", "reconstruction")
         return self.decode(self.encode(x))
 
-    def phase_parameters(self, phase: str) -> Iterable[nn.Parameter]:
-        """Parameters the optimiser of ``phase`` updates; single-player models use all of them."""
-        return self.parameters()
-
-    def split_parameters(self, part: nn.Module, inside: bool) -> list[nn.Parameter]:
-        """The parameters of sub-module ``part`` (``inside``) or all the others: the usual two-phase split."""
-        if inside:
-            return list(part.parameters())
-        own = {id(p) for p in part.parameters()}
-        return [p for p in self.parameters() if id(p) not in own]
-
-    def phase_losses(self, x: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
-        """Loss terms minimised in ``phase``; the default is the ``forward`` losses."""
-        return self(x).losses
-
-    def set_progress(self, fraction: float) -> None:
-        """Called by the loop before every step with the fraction of training done, in [0, 1].
-
-        Schedules that belong to the model (a VAE's KL warm-up, a Gumbel temperature) read it here; it is
-        derived from the step count, so a resumed run continues the schedule exactly.
-        """
+    def code_network(self) -> nn.Module:
+        """The part of the model that maps an input batch to its codes, as a trainable module sharing the
+        model's parameters (what ``aekit finetune`` trains on); models with "trainable_encoder" override it."""
+        require(self, "trainable_encoder", "fine-tuning")
+        raise NotImplementedError
 
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """``n`` codes drawn from the model's prior, ready for ``decode`` (VAE, AAE, VQ-VAE have one)."""
-        raise AekitError(f"model {self.name!r} has no prior to sample from: generate with a vae, aae or vqvae "
-                         f"run, or decode codes of your own (aekit interpolate, aekit.decode)")
+        """``n`` codes drawn from the model's prior, ready for ``decode`` (models with "sample")."""
+        require(self, "sample", "drawing codes from a prior")
+        raise NotImplementedError
 
     def code_metrics(self, x: torch.Tensor) -> dict[str, float]:
         """Extra numbers about the codes of ``x`` for ``aekit evaluate`` (e.g. codebook usage); none by default."""
         return {}
 
-    def fit_closed_form(self, x: torch.Tensor) -> None:
-        raise NotImplementedError(f"model {self.name!r} is trained by gradient descent")
 
-    @property
-    def latent_shape(self) -> tuple[int, ...]:
-        return (int(self.hparams.get("latent_dim")),)
+
+def __getattr__(name: str):
+    if name == "AutoEncoder":  # the name before issue 16; ``aekit.AutoEncoder`` is the scikit-learn estimator
+        import warnings
+
+        warnings.warn("aekit.models.AutoEncoder is now aekit.models.Model", DeprecationWarning, stacklevel=2)
+        return Model
+    raise AttributeError(name)

@@ -7,14 +7,14 @@ import torch
 from torch import nn
 
 from aekit.errors import AekitError
-from aekit.models.base import AutoEncoder, Output
+from aekit.models.base import Model, Output
 from aekit.nn.conv import DECODERS, DOWNSAMPLERS, ConvDecoder, ConvEncoder, stage_sizes
 from aekit.nn.mlp import make_activation
 from aekit.registry import register
 
 
 @register("conv_ae")
-class ConvAutoEncoder(AutoEncoder):
+class ConvAutoEncoder(Model):
     """Convolutional autoencoder (Masci et al., "Stacked Convolutional Auto-Encoders for Hierarchical
     Feature Extraction", ICANN 2011): conv stages that halve the image, then a linear layer to the code;
     the decoder maps the code back to the last feature map and undoes the stages.
@@ -39,6 +39,8 @@ class ConvAutoEncoder(AutoEncoder):
     batch normalisation after every hidden convolution.
     """
 
+    capabilities = frozenset({"decode", "trainable_encoder"})
+
     def __init__(
         self,
         input_shape: Sequence[int] = (1, 28, 28),
@@ -59,6 +61,7 @@ class ConvAutoEncoder(AutoEncoder):
             )
         c, h, w = self._set_input_shape(input_shape)
         latent_dim = self._set_latent_dim(latent_dim)
+        self.code_shape = (latent_dim,)
         channels = [int(ch) for ch in channels]
         if not channels or any(ch <= 0 for ch in channels):
             raise AekitError(f"channels must be one or more positive widths (one per stage), got {channels!r}")
@@ -100,7 +103,13 @@ class ConvAutoEncoder(AutoEncoder):
         z, indices = self._encode(x)
         return self.output_act(self._decode_raw(z, indices)).reshape(x.shape)
 
-    def forward(self, x: torch.Tensor) -> Output:
+    def code_network(self) -> nn.Module:
+        from aekit.nn.backbones import ConvCodeEncoder
+
+        return ConvCodeEncoder(self.encoder, self.to_code, self.input_shape)
+
+    def forward(self, batch) -> Output:
+        x = batch["x"]
         z, indices = self._encode(x)
         raw = self._decode_raw(z, indices)  # (B, C, H, W)
         out = self.output_act(raw)

@@ -69,6 +69,7 @@ class _DiscreteAutoEncoder(DeepAutoEncoder):
     (values each code takes; 0 for bits) and override ``_blocks`` / ``_unblocks`` and ``_hard``.
     """
 
+    capabilities = frozenset({"decode"})  # discrete codes pass no gradient to fine-tune an encoder
     groups: int = 1
     num_codes: int = 0
 
@@ -96,7 +97,8 @@ class _DiscreteAutoEncoder(DeepAutoEncoder):
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         return self._hard(self.encoder(x))  # (B, latent_dim): codebook rows, one-hot blocks or bits
 
-    def forward(self, x: torch.Tensor) -> Output:
+    def forward(self, batch) -> Output:
+        x = batch["x"]
         x_in = self._corrupt(x) if self.training else x
         h = self.encoder(x_in)  # (B, latent_dim)
         q: Quantized = self.quantizer(self._blocks(h))  # training mode: EMA updates, Gumbel/noise
@@ -199,6 +201,7 @@ class VQVAE(_DiscreteAutoEncoder):
     """
 
     phases = ("ae", "prior")
+    capabilities = frozenset({"decode", "sample", "code_indices"})
 
     def __init__(self, codebook_size: int = 512, code_dim: int | None = None, commitment: float = 0.25,
                  ema: bool = True, decay: float = 0.99, dead_code_threshold: float = 1e-2,
@@ -250,12 +253,12 @@ class VQVAE(_DiscreteAutoEncoder):
     def phase_parameters(self, phase: str) -> Iterable[nn.Parameter]:
         return self.split_parameters(self.prior, inside=phase == "prior")
 
-    def phase_losses(self, x: torch.Tensor, phase: str) -> dict[str, torch.Tensor]:
+    def phase_losses(self, batch, phase: str, ctx) -> dict[str, torch.Tensor]:
         if phase == "prior":
             with _eval_mode(self.encoder):  # the indices the model gives at inference; no BN updates
-                idx = self.code_indices(x)  # (B, groups), detached, no codebook update
+                idx = self.code_indices(batch["x"])  # (B, groups), detached, no codebook update
             return {"prior": self.prior.loss(idx)}
-        return self(x).losses
+        return self(batch).losses
 
     def sample_prior(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
         idx = self.prior.sample(n, self.groups, generator)  # (n, groups)
@@ -275,6 +278,8 @@ class OneHotAutoEncoder(_DiscreteAutoEncoder):
     hard one-hot code, ``(B, latent_dim)`` floats with one 1 per block; ``code_indices`` the ``(B, groups)``
     chosen categories.
     """
+
+    capabilities = frozenset({"decode", "code_indices"})
 
     def __init__(self, groups: int = 1, mode: str = "straight_through", temperature: float = 1.0,
                  min_temperature: float | None = None, **ae_options):

@@ -7,12 +7,12 @@ import torch
 
 from aekit import losses as L
 from aekit.errors import AekitError
-from aekit.models.base import AutoEncoder, Output
+from aekit.models.base import Model, Output
 from aekit.registry import register
 
 
 @register("pca")
-class PCA(AutoEncoder):
+class PCA(Model):
     """Principal component analysis fitted in closed form (Pearson 1901; Hotelling 1933).
 
     ``encode`` projects centred inputs on the top ``latent_dim`` principal directions and ``decode``
@@ -20,6 +20,7 @@ class PCA(AutoEncoder):
     """
 
     closed_form = True
+    capabilities = frozenset({"decode", "trainable_encoder"})
 
     def __init__(self, input_shape: Sequence[int] | int = 784, latent_dim: int = 30):
         super().__init__()
@@ -27,6 +28,7 @@ class PCA(AutoEncoder):
         if int(latent_dim) <= 0 or int(latent_dim) > self.input_dim:
             raise AekitError(f"pca latent_dim must lie in 1..{self.input_dim}, got {latent_dim!r}")
         k = int(latent_dim)
+        self.code_shape = (k,)
         self.register_buffer("mean", torch.zeros(self.input_dim))
         self.register_buffer("components", torch.zeros(k, self.input_dim))  # (K, D), orthonormal rows
         self.register_buffer("explained_variance", torch.zeros(k))
@@ -56,7 +58,18 @@ class PCA(AutoEncoder):
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         return (z @ self.components + self.mean).reshape(z.shape[0], *self.input_shape)
 
-    def forward(self, x: torch.Tensor) -> Output:
+    def code_network(self) -> torch.nn.Module:
+        """The projection as a linear layer (weights = components, bias = -components @ mean), which fine-tunes
+        like any other (a copy: the PCA itself stays as it was fitted)."""
+        k, d = self.components.shape
+        linear = torch.nn.Linear(d, k)
+        with torch.no_grad():
+            linear.weight.copy_(self.components)
+            linear.bias.copy_(-self.components @ self.mean)
+        return torch.nn.Sequential(torch.nn.Flatten(), linear)  # (B, *item) -> (B, D) -> (B, K)
+
+    def forward(self, batch) -> Output:
+        x = batch["x"]
         z = self.encode(x)
         x_hat = self.decode(z)
         return Output(x_hat, z, {"recon": L.reconstruction(x_hat, x, "sse")}, {})

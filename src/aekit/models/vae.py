@@ -15,6 +15,17 @@ from aekit.registry import register
 LOGVAR_RANGE = (-30.0, 20.0)  # keeps exp(logvar) finite in bf16/fp32 early in training; never binding later
 
 
+class PosteriorMean(torch.nn.Module):
+    """A VAE's encoder cut to its first head: the posterior mean, which is what ``encode`` returns."""
+
+    def __init__(self, encoder: torch.nn.Module, latent_dim: int):
+        super().__init__()
+        self.encoder, self.latent_dim = encoder, int(latent_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.encoder(x)[:, : self.latent_dim]  # (B, 2K) -> (B, K): the mean, not the log-variance
+
+
 @register("vae")
 class VariationalAutoEncoder(DeepAutoEncoder):
     """Variational autoencoder (Kingma & Welling, "Auto-Encoding Variational Bayes", ICLR 2014;
@@ -35,6 +46,7 @@ class VariationalAutoEncoder(DeepAutoEncoder):
     ``-log p(x)`` with ``k`` samples.
     """
 
+    capabilities = frozenset({"decode", "sample", "likelihood", "trainable_encoder"})
     code_heads = 2  # the encoder outputs the mean and the log-variance
 
     def __init__(self, beta: float = 1.0, kl_warmup: float = 0.0, sigma: float = 0.1, binarize: bool = False,
@@ -75,7 +87,11 @@ class VariationalAutoEncoder(DeepAutoEncoder):
         log_p = -(raw - x).pow(2).sum(1) / (2 * self.sigma ** 2)
         return log_p - x.shape[1] * math.log(self.sigma * math.sqrt(2 * math.pi)) if constant else log_p
 
-    def forward(self, x: torch.Tensor) -> Output:
+    def code_network(self) -> torch.nn.Module:
+        return PosteriorMean(self.encoder, self.latent_dim)
+
+    def forward(self, batch) -> Output:
+        x = batch["x"]
         if self.training and self.binarize:
             x = torch.bernoulli(x)
         mu, logvar = self.posterior(x)

@@ -29,6 +29,9 @@ class TrainConfig:
     eval_every: int = 1  # evaluate on the validation data every this many epochs (0: only at the end)
     eval_batch_size: int = 2048  # batch size for evaluation and encoding (no gradients)
     progress: bool = True  # show a progress bar with each loss term
+    # per-phase optimiser options over the model's own defaults (train/phases.py), e.g.
+    # {"critic": {"lr_scale": 2, "betas": [0.5, 0.9], "steps": 5}}
+    phase_options: dict[str, dict[str, Any]] | None = None
 
     def __post_init__(self) -> None:
         self.betas = tuple(float(b) for b in self.betas)  # JSON gives lists back

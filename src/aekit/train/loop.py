@@ -17,12 +17,14 @@ from typing import Callable, Iterator
 import torch
 from lightning_fabric import Fabric
 
+from aekit.data.batch import move_fields
 from aekit.errors import AekitError
 from aekit.io import CHECKPOINT
 from aekit.train.checkpoint import load_checkpoint, save_checkpoint
 from aekit.train.config import TrainConfig
 from aekit.train.logger import MetricLogger
-from aekit.train.sources import epoch_batches, is_stream, steps_in_epoch
+from aekit.train.phases import PhaseContext, PhaseOptions, resolve_phase_options
+from aekit.train.sources import epoch_batches, in_order, is_stream, steps_in_epoch
 
 
 class TrainingDiverged(AekitError):
@@ -37,12 +39,13 @@ class FitResult:
     is_global_zero: bool = True  # False in the other DDP processes: they must not write or print
 
 
-def _make_optimizer(params, cfg: TrainConfig) -> torch.optim.Optimizer:
+def _make_optimizer(params, cfg: TrainConfig, options: PhaseOptions) -> torch.optim.Optimizer:
+    o = options.optimizer_settings(cfg.lr, cfg.betas, cfg.weight_decay)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(params, **o)
     if cfg.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=cfg.lr, betas=cfg.betas, weight_decay=cfg.weight_decay)
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+        return torch.optim.AdamW(params, **o)
+    return torch.optim.SGD(params, lr=o["lr"], momentum=0.9, weight_decay=o["weight_decay"])
 
 
 def lr_factor(step: int, total: int, cfg: TrainConfig, steps_per_epoch: int) -> float:
@@ -57,18 +60,18 @@ def lr_factor(step: int, total: int, cfg: TrainConfig, steps_per_epoch: int) -> 
     return cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * shape
 
 
-def _evaluate(module, x: torch.Tensor, batch_size: int, y: torch.Tensor | None = None) -> dict[str, float]:
-    """Mean of each loss term over ``x`` (with labels ``y`` for a model that uses them) in eval mode."""
+def _evaluate(module, fields, batch_size: int) -> dict[str, float]:
+    """Mean of each loss term of ``forward`` over every item of ``fields``, in eval mode."""
     module.eval()
     sums: dict[str, float] = {}
+    n = 0
     with torch.no_grad():
-        for i in range(0, x.shape[0], batch_size):
-            xb = x[i:i + batch_size]
-            labels = () if y is None else (y[i:i + batch_size],)
-            for k, v in module(xb, *labels).losses.items():
-                sums[k] = sums.get(k, 0.0) + float(v) * xb.shape[0]
+        for batch in in_order(fields, batch_size):
+            for k, v in module(batch).losses.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * batch.size
+            n += batch.size
     module.train()
-    return {k: v / x.shape[0] for k, v in sums.items()}
+    return {k: v / n for k, v in sums.items()}
 
 
 def launch(cfg: TrainConfig, phases: int = 1) -> Fabric:
@@ -126,36 +129,34 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
         if is_stream(data):
             raise AekitError(f"model {model.name!r} is fitted in closed form and needs in-memory data, not a stream")
         t0 = time.perf_counter()
+        model.check_fields(data.batch_fields(), "training")
         model.fit_closed_form(data.x)
         return FitResult(train_seconds=time.perf_counter() - t0, epochs_done=1)
 
-    fabric = fabric or launch(cfg, len(model.phases))
+    phases = tuple(model.phases)
+    options = resolve_phase_options(model, cfg.phase_options)  # a bad phase name fails before Fabric starts
+    stream = is_stream(data)
+    for what, d in (("training", data), ("validation", val_data)):
+        if d is not None and not is_stream(d):
+            model.check_fields(d.batch_fields(), what)
+    fabric = fabric or launch(cfg, len(phases))
     rank, world = fabric.global_rank, fabric.world_size
     writes = fabric.is_global_zero and run_dir is not None
 
-    stream = is_stream(data)
-    x = None if stream else fabric.to_device(data.x)
-    val_x = None if val_data is None else fabric.to_device(val_data.x)
-    y = val_y = None
-    if model.uses_labels:
-        for what, d in (("training", data), ("validation", val_data)):
-            if d is not None and getattr(d, "y", None) is None:
-                raise AekitError(f"model {model.name!r} trains on labels, but the {what} data has none: "
-                                 "pass labelled data")
-        y = fabric.to_device(data.y)
-        val_y = None if val_data is None else fabric.to_device(val_data.y)
-    steps = steps_in_epoch(data, None if stream else x.shape[0], cfg.batch_size, world, cfg.steps_per_epoch)
+    fields = None if stream else move_fields(data.batch_fields(), fabric.device)
+    val_fields = None if val_data is None else move_fields(val_data.batch_fields(), fabric.device)
+    steps = steps_in_epoch(data, None if stream else int(fields["x"].shape[0]), cfg.batch_size, world,
+                           cfg.steps_per_epoch)
     if steps == 0:
         raise AekitError("streaming data needs steps_per_epoch: pass --set steps_per_epoch=N")
     total = steps * cfg.epochs
 
-    phases = tuple(model.phases)
     optimizers = []
     for phase in phases:
         params = [p for p in model.phase_parameters(phase) if p.requires_grad]
         if not params:
             raise AekitError(f"model {model.name!r} has no trainable parameters in phase {phase!r}")
-        optimizers.append(_make_optimizer(params, cfg))
+        optimizers.append(_make_optimizer(params, cfg, options[phase]))
     module, *optimizers = fabric.setup(model, *optimizers)
     module.mark_forward_method("phase_losses")  # DDP syncs gradients only through forward methods
     schedulers = [torch.optim.lr_scheduler.LambdaLR(
@@ -199,31 +200,32 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
         for epoch in range(start_epoch, cfg.epochs):
             sums: dict[str, torch.Tensor] = {}
             bar = _progress(cfg, fabric, steps, epoch)
-            for i, (xb, yb) in enumerate(epoch_batches(data, x, epoch, cfg.batch_size, cfg.seed, rank, world,
-                                                       cfg.steps_per_epoch, fabric.device, y)):
-                labels = () if yb is None else (yb,)
+            for i, batch in enumerate(epoch_batches(data, fields, epoch, cfg.batch_size, cfg.seed, rank, world,
+                                                    cfg.steps_per_epoch, fabric.device)):
                 model.set_progress(step / total)
+                ctx = PhaseContext()  # what one phase leaves the next on this batch, detached
                 for phase, opt, sch in zip(phases, optimizers, schedulers):
-                    opt.zero_grad(set_to_none=True)
-                    with fabric.autocast():  # Fabric autocasts only `forward` by itself on one device
-                        losses = module.phase_losses(xb, phase, *labels)
-                    loss = sum(losses.values())
-                    if not torch.isfinite(loss):
-                        bad = [k for k, v in losses.items() if not torch.isfinite(v)]
-                        kept = (f"the last good checkpoint is kept in {run_dir}; " if run_dir is not None
-                                else "")
-                        raise TrainingDiverged(
-                            f"training diverged at epoch {epoch + 1}, step {step + 1}: loss {', '.join(bad)} is "
-                            f"{float(loss.detach())}; {kept}lower lr, set grad_clip=1 or precision=32-true"
-                            f"{', then resume' if kept else ''}")
-                    fabric.backward(loss)
-                    if cfg.grad_clip:
-                        fabric.clip_gradients(module, opt, max_norm=cfg.grad_clip)
-                    opt.step()
+                    for _ in range(options[phase].steps):
+                        opt.zero_grad(set_to_none=True)
+                        with fabric.autocast():  # Fabric autocasts only `forward` by itself on one device
+                            losses = module.phase_losses(batch, phase, ctx)
+                        loss = sum(losses.values())
+                        if not torch.isfinite(loss):
+                            bad = [k for k, v in losses.items() if not torch.isfinite(v)]
+                            kept = (f"the last good checkpoint is kept in {run_dir}; " if run_dir is not None
+                                    else "")
+                            raise TrainingDiverged(
+                                f"training diverged at epoch {epoch + 1}, step {step + 1}: loss {', '.join(bad)} "
+                                f"is {float(loss.detach())}; {kept}lower lr, set grad_clip=1 or precision=32-true"
+                                f"{', then resume' if kept else ''}")
+                        fabric.backward(loss)
+                        if cfg.grad_clip:
+                            fabric.clip_gradients(module, opt, max_norm=cfg.grad_clip)
+                        opt.step()
+                        for k, v in losses.items():
+                            key = k if len(phases) == 1 else f"{phase}/{k}"
+                            sums[key] = sums.get(key, 0.0) + v.detach().float() / options[phase].steps
                     sch.step()
-                    for k, v in losses.items():
-                        key = k if len(phases) == 1 else f"{phase}/{k}"
-                        sums[key] = sums.get(key, 0.0) + v.detach().float()
                 step += 1
                 if bar is not None:
                     bar.update(1)
@@ -234,8 +236,8 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
             row = {"epoch": epoch + 1, "step": step, "lr": schedulers[0].get_last_lr()[0],
                    "time": round(time.perf_counter() - t_start, 3)}
             row.update({f"train_{k}": float(fabric.all_reduce(v / steps, reduce_op="mean")) for k, v in sums.items()})
-            if val_x is not None and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
-                row.update({f"val_{k}": v for k, v in _evaluate(module, val_x, cfg.eval_batch_size, val_y).items()})
+            if val_fields is not None and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
+                row.update({f"val_{k}": v for k, v in _evaluate(module, val_fields, cfg.eval_batch_size).items()})
             broken = [k for k, v in row.items() if k.startswith("val_") and not math.isfinite(v)]
             if broken or not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
                 # the epoch's last step can break the weights with a still-finite loss: never checkpoint them

@@ -4,10 +4,11 @@ Both hand the loop whole batches: no per-example Python in the hot path.
 """
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from typing import Iterator, Mapping, Protocol
 
 import torch
 
+from aekit.data.batch import Batch, Field
 from aekit.errors import AekitError
 
 
@@ -16,32 +17,31 @@ class Stream(Protocol):
 
     item_shape: tuple[int, ...]
 
-    def next_batch(self, batch_size: int, generator: torch.Generator) -> torch.Tensor: ...
+    def next_batch(self, batch_size: int, generator: torch.Generator) -> Batch: ...
 
 
 def is_stream(data) -> bool:
     return hasattr(data, "next_batch") and not hasattr(data, "x")
 
 
-def epoch_batches(data, x_device: torch.Tensor | None, epoch: int, batch_size: int, seed: int,
-                  rank: int, world: int, steps: int | None, device: torch.device,
-                  y_device: torch.Tensor | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
-    """The batches ``(x, y)`` of one epoch for this process; ``y`` is None unless labels ``y_device`` are given
-    (they are sliced with the same indices as the inputs).
+def epoch_batches(data, fields: Mapping[str, Field] | None, epoch: int, batch_size: int, seed: int,
+                  rank: int, world: int, steps: int | None, device: torch.device) -> Iterator[Batch]:
+    """The batches of one epoch for this process: ``fields`` (every field of ``data``, already on ``device``)
+    sliced with the same indices, or, for a stream (``fields`` None), ``data.next_batch`` moved to ``device``.
 
     The order depends only on (seed, epoch), never on state carried between epochs, which is what makes a
     resumed run replay exactly what the uninterrupted run would have seen. Under DDP each process
     takes every ``world``-th example of the same permutation.
     """
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    if x_device is None:  # a stream
+    if fields is None:  # a stream
         if not steps:
             raise AekitError("streaming data needs steps_per_epoch: pass --set steps_per_epoch=N")
         g.manual_seed(seed * 1_000_003 + epoch * world + rank)
         for _ in range(steps):
-            yield data.next_batch(batch_size, g).to(device, non_blocking=True), None
+            yield data.next_batch(batch_size, g).to(device, non_blocking=True)
         return
-    n = x_device.shape[0]
+    n = int(fields["x"].shape[0])
     usable = (n // world) * world  # every process gets the same number of batches, or DDP would hang
     order = torch.randperm(n, generator=g)[:usable][rank::world].to(device)
     n_local = order.shape[0]
@@ -49,8 +49,15 @@ def epoch_batches(data, x_device: torch.Tensor | None, epoch: int, batch_size: i
     if steps:
         n_batches = min(n_batches, steps)
     for i in range(n_batches):
-        idx = order[i * batch_size:(i + 1) * batch_size]
-        yield x_device[idx], (None if y_device is None else y_device[idx])
+        yield Batch.take(fields, order[i * batch_size:(i + 1) * batch_size])
+
+
+def in_order(fields: Mapping[str, Field], batch_size: int) -> Iterator[Batch]:
+    """Every item once, in order, ``batch_size`` at a time (evaluation)."""
+    n = int(fields["x"].shape[0])
+    device = fields["x"].device
+    for i in range(0, n, batch_size):
+        yield Batch.take(fields, torch.arange(i, min(i + batch_size, n), device=device))
 
 
 def steps_in_epoch(data, n: int | None, batch_size: int, world: int, steps: int | None) -> int:
