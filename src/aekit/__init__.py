@@ -10,8 +10,7 @@ Python API::
     strip = aekit.interpolate(model, test.x[0], test.x[1], steps=16)  # (16, *item), endpoints decode(encode(.))
     samples = aekit.generate(vae_model, n=64, seed=0)  # decoded draws from a model's prior
 """
-__version__ = "0.1.0"
-
+from aekit._version import __version__
 from aekit.errors import AekitError  # noqa: E402
 from aekit.apps.generate import generate, interpolate  # noqa: E402
 from aekit.estimator import AutoEncoder  # noqa: E402  (the scikit-learn estimator; models subclass aekit.models.Model)

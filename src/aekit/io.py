@@ -16,6 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from aekit._version import __version__
 from aekit.atomic import atomic_path
 from aekit.errors import AekitError
 
@@ -77,9 +78,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
 
 
 def versions() -> dict[str, str]:
-    import aekit
-
-    return {"aekit": aekit.__version__, "torch": torch.__version__, "python": platform.python_version()}
+    return {"aekit": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
 # ---- the model of a run --------------------------------------------------------------------------

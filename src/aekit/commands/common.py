@@ -1,5 +1,5 @@
-"""What every ``aekit`` command shares: data flags, loading a run's data again, checked --out paths,
-metrics and pictures written out. Command modules (``aekit.commands.*``) and ``aekit.cli`` use these."""
+"""What every ``aekit`` command shares: data and training flags, loading a run's data again, checked --out
+paths, metrics and pictures written out. The command modules (``aekit.commands.*``) use these."""
 from __future__ import annotations
 
 import argparse
@@ -35,6 +35,39 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
 
 
 SOURCE_KEYS = ("data", "data_dir", "limit", "scale", "pad_to")
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    """The training flags of ``aekit train`` and ``aekit pretrain``; :func:`train_settings` reads them."""
+    p.add_argument("--latent-dim", dest="latent_dim", type=int, default=None, help="code size")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=None)
+    p.add_argument("--lr", type=float, default=None)
+    p.add_argument("--devices", type=int, default=None, help="processes/GPUs (with --strategy ddp)")
+    p.add_argument("--strategy", default=None, help="auto | ddp")
+    p.add_argument("--precision", default=None, help="32-true | bf16-mixed")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any model or training setting, e.g. --set hidden=[1000,500,250] --set schedule=cosine")
+    p.add_argument("--config", help="YAML/JSON file of settings (flat, or with model: and train: sections)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--json", action="store_true", help="print the final metrics as one JSON object")
+
+
+def train_settings(args) -> dict:
+    """The settings of :func:`add_train_args`: the --config file, then the named flags, then each --set."""
+    from aekit.settings import parse_assignments, read_config_file
+
+    settings = read_config_file(args.config) if args.config else {}
+    for flag, key in (("latent_dim", "latent_dim"), ("epochs", "epochs"), ("batch_size", "batch_size"),
+                      ("lr", "lr"), ("devices", "devices"), ("strategy", "strategy"),
+                      ("precision", "precision"), ("seed", "seed")):
+        if getattr(args, flag, None) is not None:
+            settings[key] = getattr(args, flag)
+    settings.update(parse_assignments(args.set or []))
+    if getattr(args, "quiet", False):
+        settings["progress"] = False
+    return settings
 
 
 def load_split(args, split: str):

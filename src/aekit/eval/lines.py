@@ -51,10 +51,10 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
-from aekit.apps.generate import interpolate_pairs
 from aekit.data.lines import SIZE, random_angles, render_lines
 from aekit.errors import AekitError
 from aekit.eval._arrays import as_float
+from aekit.inference import interpolate_pairs
 
 N_REFERENCE = 10_000  # lines in the official reference bank
 _CHUNK = 512  # queries per matrix product: a (512, 10000) float32 score block is 20 MB
