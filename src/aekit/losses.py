@@ -87,3 +87,61 @@ def contractive_one_layer(pre: torch.Tensor, weight: torch.Tensor,
     """
     slope = torch.func.jvp(activation, (pre,), (torch.ones_like(pre),))[1]  # (B, K): f'(a), elementwise
     return (slope.float().pow(2) @ weight.float().pow(2).sum(dim=1)).mean()
+
+
+# --- Mutual-information estimators (Deep InfoMax and kin) ------------------------------------------------
+# Each takes critic scores ``s`` of shape (B, B, *rest): s[i, j, ...] scores code i against input j, the
+# positives (samples of the joint) are the diagonal i == j and the negatives (samples of the product of
+# marginals) are i != j; trailing dims (e.g. the positions of a local feature map) are more samples of the
+# same kind. Each returns a scalar loss to MINIMISE (minus an MI lower bound, up to constants), in fp32.
+
+
+def _pair_scores(scores: torch.Tensor, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """``scores`` in fp32 and the positive mask broadcastable to it: ``(B, B, 1, ..., 1)``, True on i == j."""
+    if scores.dim() < 2 or scores.shape[0] != scores.shape[1] or scores.shape[0] < 2:
+        raise AekitError(f"{what} takes a score matrix (B, B, ...) with B >= 2 (codes x inputs, positives on "
+                         f"the diagonal), got shape {tuple(scores.shape)}: score every code against every input "
+                         f"of the batch")
+    b = scores.shape[0]
+    eye = torch.eye(b, dtype=torch.bool, device=scores.device).reshape(b, b, *([1] * (scores.dim() - 2)))
+    return scores.float(), eye
+
+
+def mi_jsd(scores: torch.Tensor) -> torch.Tensor:
+    """Jensen-Shannon MI estimator (Nowozin, Cseke & Tomioka 2016, f-GAN; as used by Hjelm et al. 2019, DIM).
+
+    ``mean_pos softplus(-s) + mean_neg softplus(s)``: the binary cross-entropy of telling positives from
+    negatives. The official DIM code returns this minus ``2 log 2`` (its "shifted" JSD), the same gradients.
+    """
+    s, eye = _pair_scores(scores, "mi_jsd")
+    pos = eye.expand_as(s)
+    return F.softplus(-s[pos]).mean() + F.softplus(s[~pos]).mean()
+
+
+def mi_infonce(scores: torch.Tensor) -> torch.Tensor:
+    """InfoNCE (van den Oord, Li & Vinyals 2018, CPC): cross-entropy of picking input j == i among the batch.
+
+    For every code i and trailing index (position) p the candidates are ``scores[i, :, p]`` (log-softmax over
+    dim 1) and the target is j == i; the loss is the mean over (i, p). ``log B - loss`` is the MI lower bound,
+    so scores that carry no information give exactly ``log B``. (The official DIM code instead takes every
+    position of every other image as a negative of position p, with the image's own other positions masked.)
+    """
+    s, _ = _pair_scores(scores, "mi_infonce")
+    logp = F.log_softmax(s, dim=1)  # (B, B, *rest): over the inputs j for each code i
+    return -logp.diagonal(dim1=0, dim2=1).mean()  # diagonal: (*rest, B), the positives' log-probabilities
+
+
+def mi_dv(scores: torch.Tensor) -> torch.Tensor:
+    """Donsker-Varadhan bound (Donsker & Varadhan 1983; Belghazi et al. 2018, MINE): minus the bound.
+
+    ``-(mean_pos s - log mean_neg exp(s))``, with the log-mean-exp as ``logsumexp - log(count)``, stable
+    for scores of any size.
+    """
+    s, eye = _pair_scores(scores, "mi_dv")
+    pos = eye.expand_as(s)
+    n_neg = s.numel() - int(pos.sum())
+    log_mean_exp_neg = torch.logsumexp(s.masked_fill(pos, float("-inf")).flatten(), dim=0) - s.new_tensor(n_neg).log()
+    return -(s[pos].mean() - log_mean_exp_neg)
+
+
+MI_ESTIMATORS = {"jsd": mi_jsd, "infonce": mi_infonce, "dv": mi_dv}
