@@ -1,4 +1,5 @@
-"""The model registry: ``@register("name")`` on a class, ``build(name, **hparams)`` to make one.
+"""The registries: models (``@register("name")``, ``build(name, **hparams)``) and the parts they are built
+from (``@register_part("name")``, see ``aekit.nn.parts``).
 
 A saved run stores the name and the hyperparameters, so ``build`` is also how a run is rebuilt.
 """
@@ -48,6 +49,14 @@ def hparam_names(name: str) -> list[str]:
     return list(constructor_parameters(get(name)))
 
 
+def complete_hparams(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
+    """``hparams`` with every setting the model takes: what a run saved by an earlier release (which lacked
+    settings added since, e.g. part specs) means today, in the form ``model.hparams`` records."""
+    from aekit.models.base import _jsonable, constructor_parameters
+
+    return {**{k: _jsonable(p.default) for k, p in constructor_parameters(get(name)).items()}, **hparams}
+
+
 def build(name: str, **hparams: Any):
     """Instantiate a registered model; unknown hyperparameters are a user error, not a TypeError."""
     cls = get(name)
@@ -62,3 +71,39 @@ def build(name: str, **hparams: Any):
     except (TypeError, ValueError) as e:  # a bad value for a known setting, e.g. hidden="abc"
         raise AekitError(f"model {name!r}: a setting has a value of the wrong kind ({e}); check "
                          f"{', '.join(f'{k}={v!r}' for k, v in hparams.items())} (e.g. --set hidden=[1000,500])") from None
+
+
+# ---- parts: the networks models are built from (nn/parts.py) --------------------------------------------
+PARTS: dict[str, object] = {}
+
+
+def register_part(name: str):
+    """Class decorator on an ``aekit.nn.parts.Part`` subclass: make it usable as ``{"part": name, ...}``."""
+
+    def wrap(cls: type) -> type:
+        if name in PARTS and type(PARTS[name]) is not cls:
+            raise ValueError(f"part name {name!r} is registered twice ({type(PARTS[name]).__name__}, {cls.__name__})")
+        cls.name = name
+        PARTS[name] = cls()
+        return cls
+
+    return wrap
+
+
+def _ensure_builtin_parts() -> None:
+    import aekit.nn.acai  # noqa: F401
+    import aekit.nn.conv  # noqa: F401
+    import aekit.nn.dim  # noqa: F401
+    import aekit.nn.mlp  # noqa: F401
+
+
+def part_names() -> list[str]:
+    _ensure_builtin_parts()
+    return sorted(PARTS)
+
+
+def get_part(name: str):
+    _ensure_builtin_parts()
+    if name not in PARTS:
+        raise AekitError(f"unknown part {name!r}: choose one of {', '.join(sorted(PARTS))}")
+    return PARTS[name]

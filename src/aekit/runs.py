@@ -15,7 +15,7 @@ from aekit import io
 from aekit.errors import AekitError
 from aekit.evaluate import evaluate_model
 from aekit.models.base import Model
-from aekit.registry import build, get
+from aekit.registry import build, complete_hparams
 from aekit.settings import make_train_config, split_settings
 from aekit.train import TrainConfig, fit
 from aekit.train.loop import launched
@@ -41,28 +41,26 @@ def train(model: str | Model, data, *, test=None, out: str | Path | None = None,
     if config is not None and train_values:
         cfg = make_train_config({**config.to_dict(), **train_values})
     out_path = Path(out) if out is not None else None
-    model_class = get(name) if isinstance(model, str) else model
-    closed_form = model_class.closed_form
-    # launched first: under DDP the other processes re-run the command up to here, and only process 0 may write
-    with launched(cfg, enabled=not closed_form, phases=len(model_class.phases)) as fabric:
+    if isinstance(model, str):
+        torch.manual_seed(cfg.seed)  # the weights' initialisation is part of the seeded run
+        model = build(name, **{"input_shape": list(data.item_shape), **hparams})
+    elif hparams:
+        raise AekitError("model settings apply to a model name, not to an already built model")
+    closed_form = model.closed_form
+    if not is_stream(data):
+        model.check_fields(data.batch_fields(), "training")
+        if min(cfg.batch_size, len(data)) < 2 and not closed_form and any(
+                isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            raise AekitError("batch normalisation needs at least 2 examples per batch: raise batch_size "
+                             "(and use more than one example), or use norm 'layer' or none")
+    if test is not None:
+        model.check_fields(test.batch_fields(), "test")
+    # Built before Fabric starts (the phases it declares decide how DDP is set up); under DDP every process
+    # builds the same weights from the seed. Only process 0 may write.
+    with launched(cfg, enabled=not closed_form, phases=len(model.phases)) as fabric:
         is_zero = fabric is None or fabric.is_global_zero
         if out_path is not None and not resume and is_zero and (out_path / io.CONFIG).exists():
             raise AekitError(f"{out_path} already holds a run: choose another --out, delete it, or pass --resume")
-
-        item_shape = tuple(data.item_shape)
-        if isinstance(model, str):
-            torch.manual_seed(cfg.seed)  # the weights' initialisation is part of the seeded run
-            model = build(name, **{"input_shape": list(item_shape), **hparams})
-        elif hparams:
-            raise AekitError("model settings apply to a model name, not to an already built model")
-        if not is_stream(data):
-            model.check_input(data.x[:1])
-            if min(cfg.batch_size, len(data)) < 2 and not closed_form and any(
-                    isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-                raise AekitError("batch normalisation needs at least 2 examples per batch: raise batch_size "
-                                 "(and use more than one example), or use norm 'layer' or none")
-        if test is not None:
-            model.check_input(test.x[:1])
 
         run_config = {"model": name, "hparams": model.hparams, "train": cfg.to_dict(),
                       "data": {**_data_description(data), **({"source": data_source} if data_source else {})},
@@ -71,7 +69,7 @@ def train(model: str | Model, data, *, test=None, out: str | Path | None = None,
         if out_path is not None:
             if resume:
                 saved = io.read_json(out_path / io.CONFIG)
-                if saved.get("model") != name or saved.get("hparams") != model.hparams:
+                if saved.get("model") != name or complete_hparams(name, saved.get("hparams") or {}) != model.hparams:
                     raise AekitError(f"--resume: {out_path} holds a {saved.get('model')!r} run with other settings; "
                                      f"resume it with its own settings or choose another --out")
             elif is_zero:

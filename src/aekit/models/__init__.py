@@ -4,6 +4,7 @@ from aekit.models import conv  # noqa: F401
 from aekit.models import discrete  # noqa: F401
 from aekit.models import adversarial, vae  # noqa: F401
 from aekit.models import text  # noqa: F401
+from aekit.models import infomax  # noqa: F401
 from aekit.models.base import CAPABILITIES, Model, Output, require
 
 __all__ = ["CAPABILITIES", "Model", "Output", "require"]

@@ -18,7 +18,7 @@ from torch import nn
 from aekit.errors import AekitError
 from aekit.models.ae import DeepAutoEncoder
 from aekit.models.base import Output
-from aekit.nn.backbones import build_critic
+from aekit.nn.parts import build_critic
 from aekit.nn.mlp import MLP
 from aekit.registry import register
 
@@ -109,7 +109,7 @@ class ACAI(_TwoPlayer):
 
     Each example's code is mixed with the code of the example at the mirrored batch position,
     ``z_mix = alpha z + (1 - alpha) z[reversed]`` with ``alpha ~ U[0, 0.5]``; the critic (an
-    encoder-shaped network averaged to a scalar, ``nn/backbones.py``) regresses ``alpha`` from the decoded
+    encoder-shaped network averaged to a scalar, ``nn/parts.py``; its spec ``critic``, default the backbone) regresses ``alpha`` from the decoded
     mix, and the autoencoder learns to make mixes the critic scores 0, i.e. realistic. Losses as in the
     official code: ``critic = mean (c(x_mix) - alpha)^2 + mean c(reg * x + (1 - reg) * x_hat)^2`` (the
     second term, ``reg=0.2``, keeps the critic honest on near-real images) and for the autoencoder
@@ -123,14 +123,13 @@ class ACAI(_TwoPlayer):
     # twice. Run in the other order, the critic finds nothing in the context and decodes the batch itself.
     phases = ("ae", "critic")
 
-    def __init__(self, adv_weight: float = 0.5, reg: float = 0.2, **ae_options):
+    def __init__(self, adv_weight: float = 0.5, reg: float = 0.2, critic: dict | None = None, **ae_options):
         super().__init__(**ae_options)
         if adv_weight < 0 or not 0 <= reg <= 1:
             raise AekitError(f"acai needs adv_weight >= 0 and reg in [0, 1], got adv_weight={adv_weight}, reg={reg}")
         self.adv_weight, self.reg = float(adv_weight), float(reg)
-        opts = self.hparams
-        self.critic = build_critic(opts["backbone"], self.input_shape, self.latent_dim, hidden=opts["hidden"],
-                                   activation=opts["activation"], norm=opts["norm"], options=opts["backbone_options"])
+        self.critic_spec = critic or self.backbone_spec
+        self.critic = build_critic(self.critic_spec, self.input_shape, self.latent_dim, self.net_args)
 
     def mix(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(alpha (B, 1), z_mix (B, K))``: each code mixed with its mirror in the batch, alpha in [0, 0.5]."""

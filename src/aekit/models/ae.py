@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from aekit import losses as L
 from aekit.errors import AekitError
 from aekit.models.base import Model, Output
-from aekit.nn.backbones import build_decoder, build_encoder
+from aekit.nn.parts import NetArgs, build_decoder, build_encoder
 from aekit.registry import register
 
 
@@ -27,10 +27,11 @@ class DeepAutoEncoder(Model):
     decoder then ends in a sigmoid) or ``sse``/``mse`` for real-valued inputs (linear output).
     With ``hidden=()``, ``activation`` irrelevant and ``loss="sse"`` it is a linear AE, which reaches PCA.
 
-    ``backbone`` picks the network (``nn/backbones.py``): ``mlp`` (the arguments above), ``conv`` or
-    ``acai`` (ACAI's conv net), with their own settings in ``backbone_options`` (e.g.
-    ``{"depth": 16, "scales": 4}``). Every model built on this class (the variants below, VAE, AAE,
-    ACAI, VQ-VAE, one-hot and binary codes) takes the same two arguments.
+    ``backbone`` picks the networks, a registered part (``nn/parts.py``): ``mlp`` (the arguments above),
+    ``conv``, ``acai`` (ACAI's conv net) or ``dim`` (Deep InfoMax's encoder), with their own settings in
+    ``backbone_options`` (e.g. ``{"depth": 16, "scales": 4}``). ``encoder`` / ``decoder`` are part specs
+    (``{"part": "dim", "fc": 1024}``) that replace the backbone's for that network alone. Every model built
+    on this class (the variants below, VAE, AAE, ACAI, VQ-VAE, one-hot and binary codes) takes them.
     """
 
     capabilities = frozenset({"decode", "trainable_encoder"})
@@ -49,16 +50,20 @@ class DeepAutoEncoder(Model):
         code_activation: str | None = None,
         backbone: str = "mlp",
         backbone_options: dict | None = None,
+        encoder: dict | None = None,
+        decoder: dict | None = None,
     ):
         super().__init__()
         shape = self._set_input_shape(input_shape)
         self._set_reconstruction(loss, output)
         self.latent_dim = self._set_latent_dim(latent_dim)
         self.code_shape = (self.latent_dim,)
-        net = dict(hidden=hidden, activation=activation, norm=norm, options=backbone_options)
-        self.encoder = build_encoder(backbone, shape, self.latent_dim, heads=self.code_heads,
-                                     code_activation=code_activation, **net)
-        self.decoder = build_decoder(backbone, shape, self.latent_dim, tied_to=self.encoder if tied else None, **net)
+        self.net_args = NetArgs(tuple(int(h) for h in hidden), activation, norm, code_activation)
+        self.backbone_spec = {"part": backbone, **(backbone_options or {})}
+        self.encoder_spec, self.decoder_spec = encoder or self.backbone_spec, decoder or self.backbone_spec
+        self.encoder = build_encoder(self.encoder_spec, shape, self.latent_dim, self.net_args, heads=self.code_heads)
+        self.decoder = build_decoder(self.decoder_spec, shape, self.latent_dim, self.net_args,
+                                     tied_to=self.encoder if tied else None)
 
     # ---- hooks the variants override --------------------------------------------------------
     def _corrupt(self, x: torch.Tensor) -> torch.Tensor:

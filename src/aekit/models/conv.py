@@ -104,7 +104,7 @@ class ConvAutoEncoder(Model):
         return self.output_act(self._decode_raw(z, indices)).reshape(x.shape)
 
     def code_network(self) -> nn.Module:
-        from aekit.nn.backbones import ConvCodeEncoder
+        from aekit.nn.conv import ConvCodeEncoder
 
         return ConvCodeEncoder(self.encoder, self.to_code, self.input_shape)
 

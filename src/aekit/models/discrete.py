@@ -28,7 +28,7 @@ from aekit.errors import AekitError
 from aekit.models.ae import DeepAutoEncoder
 from aekit.models.base import Output
 from aekit.models.text import CountInput
-from aekit.nn.backbones import acai_code_layout, resolve_options
+from aekit.nn.parts import resolve
 from aekit.quantizers import BinaryST, OneHotST, Quantized, VectorQuantizer, _usage_metrics
 from aekit.registry import register
 
@@ -212,7 +212,7 @@ class VQVAE(_DiscreteAutoEncoder):
         prior_layers = _positive_int(prior_layers, "vqvae prior_layers", "prior_layers=1")
         super().__init__(**ae_options)
         if code_dim is None:
-            code_dim = self._default_code_dim(ae_options)
+            code_dim = self._default_code_dim()
         code_dim = _positive_int(code_dim, "vqvae code_dim", "code_dim=4")
         if self.latent_dim % code_dim:
             raise AekitError(f"vqvae: latent_dim {self.latent_dim} is not a multiple of code_dim {code_dim}: choose "
@@ -222,11 +222,11 @@ class VQVAE(_DiscreteAutoEncoder):
                                          dead_code_threshold=dead_code_threshold, init=codebook_init)
         self.prior = IndexPrior(codebook_size, prior_width, prior_layers)
 
-    def _default_code_dim(self, ae_options: dict) -> int:
-        backbone = ae_options.get("backbone", "mlp")
-        if backbone == "acai":  # one code per position of the (L, h, w) map: code_dim = L
-            scales = int(resolve_options(backbone, ae_options.get("backbone_options"))["scales"])
-            return acai_code_layout(self.input_shape, self.latent_dim, scales)[0]
+    def _default_code_dim(self) -> int:
+        part, options = resolve(self.encoder_spec)
+        positions = part.code_positions(self.input_shape, self.latent_dim, options)
+        if positions > 1:  # a spatial code map (L, h, w): one code per position, code_dim = L
+            return self.latent_dim // positions
         return max(d for d in _divisors(self.latent_dim) if d <= 4)
 
     # ---- hooks ----------------------------------------------------------------------------------

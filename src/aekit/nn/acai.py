@@ -40,12 +40,15 @@ Differences and what we could not verify:
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torch import nn
 
 from aekit.errors import AekitError
 from aekit.nn.mlp import make_activation
+from aekit.nn.parts import Critic, NetArgs, Part, channels_last, image_shape, nhwc
+from aekit.registry import register_part
 
 LEAKY_SLOPE = 0.2  # tf.nn.leaky_relu's default, used by every hidden conv in the official code
 
@@ -170,3 +173,70 @@ class ACAICritic(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.encoder(x)  # (B, latent, H / 2**scales, W / 2**scales)
         return h.mean(dim=(1, 2, 3))  # (B,)
+
+
+# ---- the part ----------------------------------------------------------------------------------------
+def acai_code_layout(input_shape: Sequence[int], latent_dim: int, scales: int) -> tuple[int, int, int]:
+    """``(latent_channels, h, w)`` of the ACAI part's spatial code for ``latent_dim`` numbers."""
+    _, height, width = image_shape("acai", input_shape)
+    if scales < 0 or height % (1 << scales) or width % (1 << scales):
+        raise AekitError(f"part 'acai' with scales={scales} needs height and width divisible by "
+                         f"{1 << scales}, got {height}x{width}: pad the images (e.g. pad=32) or lower scales")
+    h, w = height >> scales, width >> scales
+    if latent_dim % (h * w):
+        raise AekitError(f"part 'acai' makes a {h}x{w} code map at scales={scales}, so latent_dim must be a "
+                         f"multiple of {h * w}, got {latent_dim}: e.g. {h * w * max(1, latent_dim // (h * w))}")
+    return latent_dim // (h * w), h, w
+
+
+class ACAICodeEncoder(nn.Module):
+    """The ACAI encoder with ``heads * latent`` output channels, flattened position-major per head."""
+
+    def __init__(self, net: ACAIEncoder, input_shape: Sequence[int], heads: int):
+        super().__init__()
+        self.net, self.input_shape, self.heads = channels_last(net), tuple(input_shape), heads
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.net(nhwc(x.reshape(x.shape[0], *self.input_shape)))  # (B, heads * L, h, w)
+        b, _, hh, ww = h.shape
+        h = h.reshape(b, self.heads, -1, hh, ww).permute(0, 1, 3, 4, 2)  # (B, heads, h, w, L)
+        return h.reshape(b, -1)  # (B, heads * h * w * L)
+
+
+class ACAICodeDecoder(nn.Module):
+    def __init__(self, net: ACAIDecoder, layout: tuple[int, int, int]):
+        super().__init__()
+        self.net, self.layout = channels_last(net), layout
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        latent, h, w = self.layout
+        z = z.reshape(z.shape[0], h, w, latent).permute(0, 3, 1, 2)  # (B, K) -> (B, L, h, w), channels-last already
+        return self.net(z).contiguous()  # (B, C, H, W), back to the usual layout for losses and callers
+
+
+@register_part("acai")
+class ACAIPart(Part):
+    """The convolutional network of Berthelot et al. 2019 (above); the code is the spatial map ``(latent, h,
+    w)`` with ``h = H / 2**scales``, flattened position by position, so ``latent_dim`` must be a multiple of
+    ``h * w`` and consecutive blocks of ``latent_dim / (h*w)`` numbers are one position. The critic's width
+    is ``critic_depth`` (default: ``depth``), the official ``advdepth``."""
+
+    defaults = {"depth": 16, "scales": 3, "critic_depth": None}
+
+    def encoder(self, input_shape, latent_dim, heads, net: NetArgs, options) -> nn.Module:
+        latent, _, _ = acai_code_layout(input_shape, latent_dim, int(options["scales"]))
+        encoder = ACAIEncoder(input_shape[0], int(options["depth"]), int(options["scales"]), heads * latent)
+        return ACAICodeEncoder(encoder, input_shape, heads)
+
+    def decoder(self, input_shape, latent_dim, net: NetArgs, options) -> nn.Module:
+        layout = acai_code_layout(input_shape, latent_dim, int(options["scales"]))
+        return ACAICodeDecoder(ACAIDecoder(input_shape[0], int(options["depth"]), int(options["scales"]), layout[0]),
+                               layout)
+
+    def code_positions(self, input_shape, latent_dim, options) -> int:
+        _, h, w = acai_code_layout(input_shape, latent_dim, int(options["scales"]))
+        return h * w
+
+    def critic(self, input_shape, latent_dim, net: NetArgs, options) -> nn.Module:
+        depth = options["critic_depth"] or options["depth"]
+        return Critic(self.encoder(input_shape, latent_dim, 1, net, {**options, "depth": depth}))

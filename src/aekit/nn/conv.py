@@ -21,6 +21,7 @@ decoded image always has exactly the input's H x W.
 """
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -29,6 +30,8 @@ from torch import nn
 
 from aekit.errors import AekitError
 from aekit.nn.mlp import make_activation
+from aekit.nn.parts import NetArgs, Part, image_shape
+from aekit.registry import register_part
 
 DOWNSAMPLERS = ("pool", "stride")
 DECODERS = ("unpool", "upsample", "transpose")
@@ -197,3 +200,63 @@ class ConvDecoder(nn.Module):
             j = len(self.stages) - 1 - i  # the encoder stage this one undoes
             h = stage(h, sizes[j], None if indices is None else indices[j])  # (B, C_j, H_j, W_j)
         return h
+
+
+# ---- the part ----------------------------------------------------------------------------------------
+class ConvCodeEncoder(nn.Module):
+    """Conv stages, then a linear layer from the last feature map to the code(s)."""
+
+    def __init__(self, net: ConvEncoder, to_code: nn.Linear, input_shape: Sequence[int]):
+        super().__init__()
+        self.net, self.to_code, self.input_shape = net, to_code, tuple(input_shape)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.net(x.reshape(x.shape[0], *self.input_shape))[0]  # (B, C_last, h, w)
+        return self.to_code(h.flatten(1))  # (B, heads * K)
+
+
+class ConvCodeDecoder(nn.Module):
+    def __init__(self, from_code: nn.Module, net: ConvDecoder, map_shape: tuple[int, ...], sizes: list):
+        super().__init__()
+        self.from_code, self.net, self.map_shape, self.sizes = from_code, net, map_shape, sizes
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.from_code(z).reshape(z.shape[0], *self.map_shape)  # (B, K) -> (B, C_last, h, w)
+        return self.net(h, self.sizes)  # (B, C, H, W)
+
+
+@register_part("conv")
+class ConvPart(Part):
+    """Stride/pool convolution stages, a linear layer to the code, and the mirror (nearest ``upsample`` +
+    conv, ``transpose`` conv, or ``unpool`` at fixed positions, since a decoder fed a code alone has no
+    pooling switches; ``models/conv.py`` is the AE that uses the switches). The model's ``activation`` and
+    ``norm`` apply to every stage."""
+
+    defaults = {"channels": (32, 64), "downsample": "stride", "decoder": "upsample"}
+
+    @staticmethod
+    def _channels(options) -> list[int]:
+        channels = [int(ch) for ch in options["channels"]]
+        if not channels or any(ch <= 0 for ch in channels):
+            raise AekitError(f"conv part: channels must be one or more positive widths, got {channels!r}")
+        return channels
+
+    def encoder(self, input_shape, latent_dim, heads, net: NetArgs, options) -> nn.Module:
+        c, height, width = image_shape(self.name, input_shape)
+        channels = self._channels(options)
+        if options["downsample"] not in DOWNSAMPLERS:
+            raise AekitError(f"unknown downsample {options['downsample']!r}: choose one of {', '.join(DOWNSAMPLERS)}")
+        last = stage_sizes((height, width), len(channels))[-1]
+        encoder = ConvEncoder(c, channels, down=options["downsample"], act=net.activation, norm_name=net.norm)
+        return ConvCodeEncoder(encoder, nn.Linear(channels[-1] * last[0] * last[1], heads * latent_dim), input_shape)
+
+    def decoder(self, input_shape, latent_dim, net: NetArgs, options) -> nn.Module:
+        c, height, width = image_shape(self.name, input_shape)
+        channels = self._channels(options)
+        if options["decoder"] not in DECODERS:
+            raise AekitError(f"unknown decoder {options['decoder']!r}: choose one of {', '.join(DECODERS)}")
+        sizes = stage_sizes((height, width), len(channels))
+        map_shape = (channels[-1], *sizes[-1])
+        from_code = nn.Sequential(nn.Linear(latent_dim, math.prod(map_shape)), make_activation(net.activation))
+        decoder = ConvDecoder(c, channels, kind=options["decoder"], act=net.activation, norm_name=net.norm)
+        return ConvCodeDecoder(from_code, decoder, map_shape, sizes[:-1])

@@ -44,6 +44,8 @@ from torch import nn
 
 from aekit.errors import AekitError
 from aekit.nn.conv import stage_sizes
+from aekit.nn.parts import NetArgs, Part, image_shape
+from aekit.registry import register_part
 
 
 class DIMFeatures(NamedTuple):
@@ -209,3 +211,55 @@ class PriorDiscriminator(nn.Module):
 
     def forward(self, code: torch.Tensor) -> torch.Tensor:
         return self.net(code).squeeze(-1).float()  # (B, 1) -> (B,)
+
+
+# ---- the part ----------------------------------------------------------------------------------------
+class DIMDecoder(nn.Module):
+    """The mirror of ``DIMEncoder`` (ours: DIM has no decoder; the AE, VAE and AAE baselines on DIM's encoder
+    need one): code -> Linear(fc) BN ReLU -> Linear(C*h*w) BN ReLU -> per stage, last to first, a 4x4
+    transposed conv stride 2 restoring that stage's input size (BN and ReLU between, none after the last):
+    ``(B, code_dim) -> (B, C, H, W)`` raw."""
+
+    def __init__(self, out_channels: int, image_size: Sequence[int], code_dim: int,
+                 channels: Sequence[int] = (64, 128, 256), fc: int = 1024):
+        super().__init__()
+        sizes = stage_sizes(tuple(int(s) for s in image_size), len(channels))  # input size of every stage, then the last map's
+        self.map_shape = (int(channels[-1]), *sizes[-1])
+        self.sizes = sizes[:-1]
+        flat = self.map_shape[0] * sizes[-1][0] * sizes[-1][1]
+        self.fc = nn.Sequential(nn.Linear(int(code_dim), int(fc), bias=False), nn.BatchNorm1d(int(fc)), nn.ReLU(),
+                                nn.Linear(int(fc), flat, bias=False), nn.BatchNorm1d(flat), nn.ReLU())
+        widths = [int(out_channels), *(int(c) for c in channels)][::-1]  # C_last ... C_0, out
+        self.stages = nn.ModuleList(nn.ConvTranspose2d(a, b, 4, 2, 1, bias=i == len(widths) - 2)
+                                    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])))
+        self.norms = nn.ModuleList(nn.Sequential(nn.BatchNorm2d(b), nn.ReLU()) for b in widths[1:-1])
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = self.fc(z).reshape(z.shape[0], *self.map_shape)  # (B, K) -> (B, C_last, h, w)
+        for i, stage in enumerate(self.stages):
+            h = stage(h, output_size=list(self.sizes[len(self.stages) - 1 - i]))  # (B, C, H_s, W_s) exactly
+            if i < len(self.norms):
+                h = self.norms[i](h)
+        return h  # (B, C, H, W)
+
+
+@register_part("dim")
+class DIMPart(Part):
+    """Deep InfoMax's encoder (``DIMEncoder``, its 32x32 CIFAR network at any size) and our mirror decoder.
+    The model's ``code_activation`` applies to the code; ``channels``, ``fc`` and ``local_stage`` are options."""
+
+    defaults = {"channels": (64, 128, 256), "fc": 1024, "local_stage": 1}
+
+    def encoder(self, input_shape, latent_dim, heads, net: NetArgs, options) -> nn.Module:
+        c, h, w = image_shape(self.name, input_shape)
+        encoder = DIMEncoder(c, (h, w), heads * latent_dim, channels=options["channels"], fc=int(options["fc"]),
+                             local_stage=int(options["local_stage"]))
+        if net.code_activation:
+            from aekit.nn.mlp import make_activation
+
+            encoder.head = nn.Sequential(encoder.head, make_activation(net.code_activation))
+        return encoder
+
+    def decoder(self, input_shape, latent_dim, net: NetArgs, options) -> nn.Module:
+        c, h, w = image_shape(self.name, input_shape)
+        return DIMDecoder(c, (h, w), latent_dim, channels=options["channels"], fc=int(options["fc"]))

@@ -1,6 +1,7 @@
 """Multi-layer perceptrons for flat inputs, and the tied decoder that reuses an encoder's weights."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import torch
@@ -8,6 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit.errors import AekitError
+from aekit.nn.parts import NetArgs, Part
+from aekit.registry import register_part
 
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -100,3 +103,39 @@ class TiedMLP(nn.Sequential):
                 layers += [norm(norm_name, lin.in_features), make_activation(act)]
         layers.append(make_activation(last_act))
         super().__init__(*layers)
+
+
+# ---- the part ----------------------------------------------------------------------------------------
+class MLPEncoder(nn.Module):
+    """An ``MLP`` over flattened inputs: ``(B, *input_shape) -> (B, heads * K)``."""
+
+    def __init__(self, net: MLP, input_shape: Sequence[int]):
+        super().__init__()
+        self.net, self.input_shape = net, tuple(input_shape)
+
+    @property
+    def linears(self) -> list[nn.Linear]:  # for greedy layer-wise pretraining (train/pretrain.py)
+        return self.net.linears
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.reshape(x.shape[0], -1))  # (B, D) -> (B, heads * K)
+
+
+@register_part("mlp")
+class MLPPart(Part):
+    """Fully connected layers ``D -> hidden -> code`` and the mirror back; the widths, activation and norm are
+    the model's own arguments (``hidden``, ``activation``, ``norm``), so this part takes no options."""
+
+    defaults: dict = {}
+
+    def encoder(self, input_shape, latent_dim, heads, net: NetArgs, options) -> nn.Module:
+        widths = [math.prod(input_shape), *[int(h) for h in net.hidden], heads * latent_dim]
+        return MLPEncoder(MLP(widths, act=net.activation, norm_name=net.norm, last_act=net.code_activation),
+                          input_shape)
+
+    def decoder(self, input_shape, latent_dim, net: NetArgs, options) -> nn.Module:
+        widths = [math.prod(input_shape), *[int(h) for h in net.hidden], latent_dim]
+        return MLP(widths[::-1], act=net.activation, norm_name=net.norm)
+
+    def tied_decoder(self, encoder: nn.Module, net: NetArgs) -> nn.Module:
+        return TiedMLP(encoder.net, act=net.activation, norm_name=net.norm)
