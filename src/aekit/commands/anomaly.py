@@ -45,6 +45,7 @@ def cmd_anomaly(args) -> int:
     from aekit.commands.common import (apply_saved_source, check_out, check_picture_out, load_split,
                                        print_metrics, run_scale, write_images)
     from aekit.eval import save_reconstructions
+    from aekit.models.base import require
 
     # every check on the flags before the model or the data is loaded
     if args.contamination is not None:
@@ -58,6 +59,7 @@ def cmd_anomaly(args) -> int:
     if args.n_top < 1:
         raise AekitError(f"--n-top must be at least 1 item, got {args.n_top}")
     run = io.load_run(args.run)
+    require(run.model, "likelihood" if args.score == "elbo" else "decode", f"aekit anomaly --score {args.score}")
     if top is not None:
         check_picture_out(top, run.model, 1)  # items that are not pictures go to a .npy
     apply_saved_source(args, run.config)

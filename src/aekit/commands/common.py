@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 from aekit.atomic import atomic_path
@@ -102,12 +103,18 @@ def refuse_existing_run(out: Path) -> None:
 
 
 def print_metrics(metrics: dict, as_json: bool) -> None:
+    """The numbers on stdout (one JSON object with ``--json``); evaluations skipped for this model or data
+    (``metrics["skipped"]``) go in the JSON, or to stderr with their reasons."""
     flat = {k: v for k, v in metrics.items() if not isinstance(v, dict)}
+    skipped = metrics.get("skipped") or {}
     if as_json:  # strict JSON: an undefined score (NaN) is null
-        print(json.dumps({k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in flat.items()}))
+        flat = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in flat.items()}
+        print(json.dumps({**flat, **({"skipped": skipped} if skipped else {})}))
     else:
         for k, v in flat.items():
             print(f"{k:18s} {v:.5g}" if isinstance(v, float) else f"{k:18s} {v}")
+        for name, reason in skipped.items():
+            print(f"aekit: {name} skipped: {reason}", file=sys.stderr)
 
 
 def check_picture_out(out: Path, model, zoom: int) -> None:

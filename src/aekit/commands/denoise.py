@@ -35,6 +35,7 @@ def cmd_denoise(args) -> int:
     from aekit.apps.generate import picture_range
     from aekit.commands.common import check_out, run_scale
     from aekit.eval import psnr
+    from aekit.models.base import require
 
     input_path = Path(args.input)
     out = check_out(args.out, folder=input_path.is_dir() and Path(args.out).suffix.lower() != ".npy")
@@ -46,6 +47,7 @@ def cmd_denoise(args) -> int:
     if args.zoom < 1:
         raise AekitError(f"--zoom must be a whole number of at least 1, got {args.zoom}")
     run = io.load_run(args.run)
+    require(run.model, "decode", "aekit denoise")
     shape = tuple(run.model.input_shape)
     if compare is not None or out.suffix.lower() == ".png" or input_path.is_dir():
         check_picture_items(shape)

@@ -29,11 +29,13 @@ def cmd_reconstruct(args) -> int:
 
     from aekit import inference, io
     from aekit.eval import save_reconstructions
+    from aekit.models.base import require
 
     out = check_out(args.out, folder=False)
     if out.suffix not in (".png", ".npy"):
         raise AekitError(f"--out must end in .png (a picture) or .npy (an array), got {out.name}")
     run = io.load_run(args.run)
+    require(run.model, "decode", "aekit reconstruct")  # before any data is loaded
     apply_saved_source(args, run.config)
     ds = load_split(args, args.split)
     x = ds.x[: args.n] if out.suffix == ".png" else ds.x

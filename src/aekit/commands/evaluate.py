@@ -1,18 +1,26 @@
-"""``aekit evaluate``: the reconstruction, probe and clustering numbers of a run (:mod:`aekit.evaluate`)."""
+"""``aekit evaluate``: the reconstruction, probe and clustering numbers of a run (:mod:`aekit.evaluate`); an
+evaluation that does not apply to the model or the data is skipped with its reason (on stderr)."""
 from __future__ import annotations
 
 from aekit.commands.common import add_data_args, apply_saved_source, load_split, print_metrics
+from aekit.errors import AekitError
 
 
 def cmd_evaluate(args) -> int:
     from aekit import io
     from aekit.evaluate import evaluate_model
 
+    from aekit.evaluate import EVALUATIONS
+
+    asked = [m.strip() for m in args.metrics.split(",") if m.strip()] if args.metrics else None
+    unknown = [m for m in asked or () if m not in EVALUATIONS]
+    if unknown:  # before the run and its data are loaded
+        raise AekitError(f"--metrics: unknown evaluation {', '.join(unknown)}: choose from {', '.join(EVALUATIONS)}")
     run = io.load_run(args.run)
     apply_saved_source(args, run.config)
     test = load_split(args, "test")
     train = load_split(args, "train") if test.y is not None else None
-    metrics = evaluate_model(run.model, test, train=train)
+    metrics = evaluate_model(run.model, test, train=train, metrics=asked)
     print_metrics(metrics, args.json)
     return 0
 
@@ -22,4 +30,7 @@ def add_commands(sub) -> None:
     p.add_argument("run")
     add_data_args(p)
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--metrics", default=None, metavar="NAMES",
+                   help="comma-separated evaluations (default: reconstruction,probe,clustering,codes and the data's "
+                   "own, e.g. lines); embedding_score trains a discriminator on (input, code) pairs: the lecture's L_D*")
     p.set_defaults(func=cmd_evaluate)

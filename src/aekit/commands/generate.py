@@ -13,11 +13,13 @@ from aekit.errors import AekitError
 def cmd_interpolate(args) -> int:
     from aekit import io
     from aekit.apps.generate import interpolate, picture_range, read_item
+    from aekit.models.base import require
 
     out = check_out(args.out, folder=False)
     if args.steps < 2:
         raise AekitError(f"--steps must be at least 2 (the two endpoints), got {args.steps}")
     run = io.load_run(args.run)
+    require(run.model, "decode", "aekit interpolate")
     check_picture_out(out, run.model, args.zoom)
     data = None
     if is_item_id(args.a) or is_item_id(args.b):

@@ -131,7 +131,8 @@ class Trainable(nn.Module):
         """Refuse data that lacks a field this model trains on, or whose items have another shape."""
         missing = [f for f in self.requires_fields if f not in fields]
         if missing:
-            what_they_are = ", ".join(f"{FIELD_MEANINGS.get(f, 'field')} (field {f!r})" for f in missing)
+            what_they_are = ", ".join(f"{FIELD_MEANINGS[f]} (field {f!r})" if f in FIELD_MEANINGS else f"field {f!r}"
+                                      for f in missing)
             raise AekitError(f"model {self.name!r} trains on {what_they_are}, but the {what} data has only "
                              f"{', '.join(fields)}: pass data with {'labels' if missing == ['y'] else 'those fields'}")
         self.check_input(fields["x"][:1])
