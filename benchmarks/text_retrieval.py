@@ -36,7 +36,6 @@ import aekit
 from aekit.io import read_json
 from aekit import inference
 from aekit.apps.search import CodeIndex
-from aekit.data.text import TextVectorizer
 from aekit.eval import format_table, knn_accuracy_2d, plot_code_maps
 from aekit.eval.retrieval import DEFAULT_RECALLS, retrieval_curves
 from aekit.settings import parse_assignments
@@ -88,7 +87,7 @@ def main() -> None:
     test = aekit.data.load("20newsgroups", split="test", data_dir=root, limit=limits["test"])
     recipe = {**RECIPE, **({"epochs": 3} if args.quick else {}), **parse_assignments(args.set), "progress": False}
     train_y, test_y = train.y.numpy(), test.y.numpy()
-    vectorizer = TextVectorizer.from_dict(train.extra["text"])
+    vectorizer = train.frontend
     tfidf_train = vectorizer.tfidf(train.x.numpy())  # (N, 2000) sparse, unit rows, training idf
     tfidf_test = vectorizer.tfidf(test.x.numpy())
     results: dict = {"train_documents": len(train), "test_queries": len(test), "vocabulary": len(vectorizer.vocabulary),

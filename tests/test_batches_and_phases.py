@@ -156,3 +156,21 @@ def test_context_detaches_what_is_stored():
     t = torch.ones(3, requires_grad=True) * 2
     ctx["t"] = t
     assert not ctx["t"].requires_grad and "t" in ctx and ctx.get("u") is None
+
+
+# ---- inference from several threads ------------------------------------------------------------------------
+def test_inference_on_a_loaded_model_is_safe_from_many_threads(tmp_path):
+    """A server encodes on many threads at once: inference never flips a loaded model's train/eval mode,
+    so every thread gets what one thread alone gets."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    data = ArrayDataset(torch.rand(256, 12, generator=torch.Generator().manual_seed(0)))
+    aekit.train("vae", data, latent_dim=3, hidden=[16], norm="batch", epochs=1, out=tmp_path / "run", **QUIET)
+    model = aekit.load(tmp_path / "run")
+    alone = aekit.encode(model, data.x), aekit.reconstruct(model, data.x)
+    model.train = lambda mode=True: (_ for _ in ()).throw(AssertionError("inference flipped the model's mode"))
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: (aekit.encode(model, data.x, batch_size=64),
+                                           aekit.reconstruct(model, data.x, batch_size=32)), range(16)))
+    for codes, recon in results:
+        assert torch.equal(codes, alone[0]) and torch.equal(recon, alone[1])

@@ -67,3 +67,12 @@ def test_legacy_checkpoint_resumes(tmp_path, name):
     assert log[-1].startswith("3,")  # epoch 3 continued the step count of the two saved epochs
     assert int(log[-1].split(",")[1]) == 3 * 4  # 64 examples / batch 16 = 4 steps per epoch
     assert read_json(run_dir / "config.json")["train"]["epochs"] == 3
+
+
+def test_legacy_text_run_keeps_its_vectoriser_as_a_front_end():
+    """Runs of the earlier release kept the text vectoriser inside config.json; it becomes the run's front end."""
+    expected = load_file(str(FIXTURES / "text_ae" / "expected.safetensors"))
+    run = aekit.load_run(FIXTURES / "text_ae")
+    assert run.frontend is not None and run.frontend.name == "bag_of_words"
+    counts = torch.from_numpy(run.frontend.transform(["the rocket went to the moon"]))
+    torch.testing.assert_close(counts, expected["query_counts"], rtol=0, atol=0)

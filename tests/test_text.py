@@ -111,7 +111,7 @@ def test_class_folder_corpus_loads_with_labels_and_a_seeded_split(tmp_path):
     assert len(train) + len(test) == 30 and np.bincount(test.y.numpy()).tolist() == [2, 2, 2]  # stratified, 20%
     assert train.scale == "raw" and train.x.ndim == 2  # counts are kept as counts (no pixel scale)
     # labels follow the documents: every document of class c uses only topic c's words (and fillers)
-    vec = TextVectorizer.from_dict(train.extra["text"])
+    vec = train.frontend
     for ds in (train, test):
         for row, label in zip(ds.x.numpy(), ds.y.tolist()):
             used = {vec.vocabulary[j] for j in np.flatnonzero(row)}
@@ -129,9 +129,9 @@ def test_test_split_is_counted_with_the_training_vocabulary(tmp_path):
     test_docs = [d + " zebra zebra" for d in docs[1::2]]  # a word that never occurs in training
     write_corpus(tmp_path / "c", test_docs, labels[1::2], split="test")
     train, test = load(tmp_path / "c"), load(tmp_path / "c", split="test")
-    assert train.extra["text"]["vocabulary"] == test.extra["text"]["vocabulary"]
-    assert "zebra" not in train.extra["text"]["vocabulary"] and train.item_shape == test.item_shape
-    vec = TextVectorizer.from_dict(train.extra["text"])
+    assert train.frontend.vocabulary == test.frontend.vocabulary
+    assert "zebra" not in train.frontend.vocabulary and train.item_shape == test.item_shape
+    vec = train.frontend
     order = sorted(range(len(test_docs)), key=lambda i: (labels[1::2][i], i))  # files sorted by class, then name
     np.testing.assert_array_equal(test.x.numpy(), vec.transform([test_docs[i] for i in order]))
     assert test.y.tolist() == [labels[1::2][i] for i in order]
@@ -167,9 +167,11 @@ def test_train_text_ae_on_a_folder_through_the_cli(tmp_path, capsys):
                "--set", "hidden=[8]", "--latent-dim", "2", "--quiet"])
     assert rc == 0, capsys.readouterr().err
     run = aekit.load_run(tmp_path / "run")
-    vec = vectorizer_from_run_config(run.config)
+    vec = run.frontend  # saved with the run as frontend.json + frontend.safetensors, not inside config.json
+    assert (tmp_path / "run" / "frontend.safetensors").is_file() and "text" not in run.config["data"]
     assert run.config["data"]["scale"] == "raw" and run.model.input_shape == (len(vec.vocabulary),)
     np.testing.assert_array_equal(vec.transform(docs[:3])[0], load(tmp_path / "c").x.numpy()[0])
+    np.testing.assert_array_equal(vec.idf_, load(tmp_path / "c").frontend.idf_)
     assert vectorizer_from_run_config({"data": {"name": "mnist"}}) is None
 
 
@@ -280,10 +282,10 @@ def test_20newsgroups_loads_with_a_shared_vocabulary(shared_data, monkeypatch):
         test = load("20newsgroups", split="test", data_dir=shared_data)
     assert train.x.shape == (11314, 2000) and test.x.shape == (7532, 2000)
     assert len(train.classes) == 20 and train.classes[0] == "alt.atheism" and train.scale == "raw"
-    assert train.extra["text"]["vocabulary"] == test.extra["text"]["vocabulary"]
+    assert train.frontend.vocabulary == test.frontend.vocabulary
     assert torch.equal(train.x, train.x.round()) and float(train.x.min()) == 0.0
     assert np.bincount(train.y.numpy()).min() >= 370 and np.bincount(test.y.numpy()).min() >= 250
-    vocabulary = set(train.extra["text"]["vocabulary"])
+    vocabulary = set(train.frontend.vocabulary)
     assert {"space", "god", "hockey", "encryption"} <= vocabulary and not {"the", "and"} & vocabulary
 
 

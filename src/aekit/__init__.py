@@ -16,9 +16,9 @@ from aekit.apps.generate import generate, interpolate  # noqa: E402
 from aekit.estimator import AutoEncoder  # noqa: E402  (the scikit-learn estimator; models subclass aekit.models.Model)
 from aekit.inference import decode, encode, reconstruct  # noqa: E402
 from aekit.io import Run, load, load_run  # noqa: E402
-from aekit.registry import build, model_names, register  # noqa: E402
+from aekit.registry import build, model_names, part_names, register, register_part  # noqa: E402
 from aekit.runs import train  # noqa: E402
 from aekit import data  # noqa: E402,F401
 
-__all__ = ["AekitError", "AutoEncoder", "Run", "build", "decode", "encode", "generate", "interpolate", "load", "load_run", "model_names", "reconstruct",
-           "register", "train", "data", "__version__"]
+__all__ = ["AekitError", "AutoEncoder", "Run", "build", "decode", "encode", "generate", "interpolate", "load", "load_run", "model_names", "part_names", "reconstruct",
+           "register", "register_part", "train", "data", "__version__"]

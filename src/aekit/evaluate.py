@@ -52,12 +52,8 @@ def _clustering(model, test, train, batch_size):
 
 
 def _codes(model, test, train, batch_size):
-    was_training = model.training
-    model.eval()
-    with torch.no_grad():
-        metrics = model.code_metrics(test.x)  # e.g. a codebook's usage over the whole test set
-    model.train(was_training)
-    return metrics
+    with torch.no_grad(), inference.eval_mode(model):
+        return model.code_metrics(test.x)  # e.g. a codebook's usage over the whole test set
 
 
 def _lines(model, test, train, batch_size):

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -32,19 +33,32 @@ def _device(model) -> torch.device:
     return torch.device("cpu")
 
 
-@torch.no_grad()
+@contextlib.contextmanager
+def eval_mode(model):
+    """The model in eval mode for the block. A model already in eval mode (every model ``aekit.load`` returns,
+    and every one training has finished) is left untouched, so any number of threads may run inference on it
+    at once; only a model caught in training mode is switched, and switched back after."""
+    if not model.training:
+        yield
+        return
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(True)
+
+
+def _in_batches(fn, model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    device = _device(model)
+    with torch.no_grad(), eval_mode(model):
+        return torch.cat([fn(x[i:i + batch_size].to(device)).float().cpu() for i in range(0, x.shape[0], batch_size)])
+
+
 def batched(fn, model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """``fn`` over ``x`` in batches: eval mode, no gradients, on the model's device, input shape checked;
     the results are concatenated on the CPU in float32 (encode, reconstruct, classifier logits, anomaly scores)."""
     model.check_input(x)
-    was_training = model.training
-    model.eval()
-    device = _device(model)
-    try:
-        return torch.cat([fn(x[i:i + batch_size].to(device)).float().cpu()
-                          for i in range(0, x.shape[0], batch_size)])
-    finally:
-        model.train(was_training)
+    return _in_batches(fn, model, x, batch_size)
 
 
 def encode(model, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
@@ -61,15 +75,7 @@ def reconstruct(model, x: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
 
 def decode(model, z: torch.Tensor, batch_size: int = 2048) -> torch.Tensor:
     require(model, "decode", "decoding")
-    was_training = model.training
-    model.eval()
-    device = _device(model)
-    try:
-        with torch.no_grad():
-            return torch.cat([model.decode(z[i:i + batch_size].to(device)).float().cpu()
-                              for i in range(0, z.shape[0], batch_size)])
-    finally:
-        model.train(was_training)
+    return _in_batches(model.decode, model, z, batch_size)
 
 
 # ---- interpolation -----------------------------------------------------------------------------------

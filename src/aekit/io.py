@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from aekit._version import __version__
 from aekit.atomic import atomic_path
+from aekit.data.frontend import load_frontend
 from aekit.errors import AekitError
 
 CONFIG, WEIGHTS, METRICS, CHECKPOINT, LOG = (
@@ -112,22 +113,56 @@ class Run:
     metrics: dict = field(default_factory=dict)
     path: Path | None = None
     is_main: bool = True  # False in the other processes of a DDP run: they must not write or print
+    frontend: Any = None  # the fitted front end the model's items come from (a text vectoriser), or None
+
+
+# ---- the one reader of the folders aekit writes ------------------------------------------------------------
+INDEX_META = "index.json"  # an index folder's description (apps/search.py writes it)
+KINDS = {  # what a folder is, from its JSON: a run of `aekit train`, a classifier of `aekit finetune`, an index
+    "run": "an aekit run (the --out of `aekit train`, read by aekit.load_run)",
+    "classifier": "an aekit classifier (the --out of `aekit finetune`, read by aekit.apps.finetune.load_classifier)",
+    "index": "an aekit index (the --out of `aekit index`, read by `aekit search`)",
+}
+
+
+def kind_of(config: Any, marker: str) -> str | None:
+    if marker == INDEX_META:
+        return "index"
+    if isinstance(config, dict):
+        return "run" if "kind" not in config else config.get("kind") if config.get("kind") in KINDS else None
+    return None
+
+
+def read_dir(path: str | Path, kind: str) -> tuple[Path, dict]:
+    """The folder ``path`` and its JSON description, checked to be a folder of ``kind`` ("run", "classifier",
+    "index"): every reader of what aekit writes starts here, so each mistake gets the same one line."""
+    path = Path(path)
+    if not path.is_dir():
+        raise AekitError(f"{path} is not a folder: pass {KINDS[kind]}")
+    found = next((m for m in (CONFIG, INDEX_META) if (path / m).is_file()), None)
+    if found is None:
+        raise AekitError(f"{path} holds neither {CONFIG} nor {INDEX_META}: it is not {KINDS[kind]}")
+    config = read_json(path / found)
+    actual = kind_of(config, found)
+    if actual != kind:
+        what = f"it is {KINDS[actual]}" if actual else f"its {found} is not aekit's"
+        raise AekitError(f"{path} is not {KINDS[kind]}: {what}")
+    return path, config
 
 
 def load_run(path: str | Path) -> Run:
-    from aekit.registry import build
+    from aekit.registry import build, complete_hparams
 
-    path = Path(path)
-    if not path.is_dir():
-        raise AekitError(f"run directory {path} does not exist: pass the --out directory of `aekit train`")
-    config = read_json(path / CONFIG)
-    if not isinstance(config, dict) or "model" not in config or "hparams" not in config:
+    path, config = read_dir(path, "run")
+    if "model" not in config or "hparams" not in config:
         raise AekitError(f"{path / CONFIG} lacks 'model' or 'hparams': it is not an aekit run config")
     model = build(config["model"], **config["hparams"])
-    load_state(model, load_tensors(path / WEIGHTS), str(path / WEIGHTS))
+    load_state(model, model.upgrade_state_dict(load_tensors(path / WEIGHTS)), str(path / WEIGHTS))
     model.eval()
     metrics = read_json(path / METRICS) if (path / METRICS).exists() else {}
-    return Run(model=model, config=config, metrics=metrics, path=path)
+    # a run of an earlier release lacks settings added since: recorded with today's defaults, as it is rebuilt
+    config = {**config, "hparams": complete_hparams(config["model"], config["hparams"])}
+    return Run(model=model, config=config, metrics=metrics, path=path, frontend=load_frontend(path, config))
 
 
 def load(path: str | Path):

@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from aekit import io
+from aekit.data.frontend import save_frontend
 from aekit.errors import AekitError
 from aekit.evaluate import evaluate_model
 from aekit.models.base import Model
@@ -95,10 +96,13 @@ def train(model: str | Model, data, *, test=None, out: str | Path | None = None,
         if result.is_global_zero and evaluate and test is not None and not is_stream(test):
             metrics.update(evaluate_model(model, test, train=None if is_stream(data) else data,
                                           batch_size=cfg.eval_batch_size))
-        run = io.Run(model=model, config=run_config, metrics=metrics, path=out_path, is_main=result.is_global_zero)
+        run = io.Run(model=model, config=run_config, metrics=metrics, path=out_path, is_main=result.is_global_zero,
+                     frontend=data.frontend)
         if out_path is not None and result.is_global_zero:
             if resume:  # the run was continued with these settings (e.g. more epochs): its config says so
                 io.write_json(out_path / io.CONFIG, run_config)
+            if data.frontend is not None:
+                save_frontend(out_path, data.frontend)
             io.save_model(out_path, model)
             io.write_json(out_path / io.METRICS, metrics)
         return run

@@ -282,20 +282,14 @@ def save_classifier(out: str | Path, classifier: Classifier, config: dict, metri
 
 def is_classifier_dir(path: str | Path) -> bool:
     config = Path(path) / io.CONFIG
-    return config.is_file() and isinstance(cfg := io.read_json(config), dict) and cfg.get("kind") == KIND
+    return config.is_file() and io.kind_of(io.read_json(config), io.CONFIG) == KIND
 
 
 def load_classifier(path: str | Path) -> io.Run:
     """Rebuild a saved classifier from ``config.json`` and ``model.safetensors`` (no code from the files runs)."""
     from aekit.registry import build
 
-    path = Path(path)
-    if not path.is_dir():
-        raise AekitError(f"classifier directory {path} does not exist: pass the --out directory of `aekit finetune`")
-    config = io.read_json(path / io.CONFIG)
-    if not isinstance(config, dict) or config.get("kind") != KIND:
-        raise AekitError(f"{path} is not a classifier directory (its config.json has no \"kind\": \"{KIND}\"): "
-                         f"pass the --out directory of `aekit finetune`")
+    path, config = io.read_dir(path, KIND)
     enc, head = config["encoder"], config["head"]
     model = build(enc["model"], **enc["hparams"])
     encoder = code_encoder(model)

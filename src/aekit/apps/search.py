@@ -52,6 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aekit import io
 from aekit.atomic import atomic_path
 from aekit.errors import AekitError
 
@@ -63,7 +64,7 @@ HNSW_EF_CONSTRUCTION = 200  # candidates while building: a better graph (higher 
 HNSW_EF_SEARCH = 128  # candidates while searching (raised to k when k is larger): recall@10 > 0.95 here
 IVF_PROBE_FRACTION = 1 / 4  # cells searched: nprobe = nlist / 4, recall@10 > 0.9 on clustered codes, 4x cheaper
 WHITEN_EPS = 1e-3  # whitening's regulariser, a fraction of the largest eigenvalue; CIFAR-10's best were 1e-4..3e-2
-INDEX_FILE, META_FILE, WHITEN_FILE = "index.faiss", "index.json", "whiten.faiss"
+INDEX_FILE, META_FILE, WHITEN_FILE = "index.faiss", io.INDEX_META, "whiten.faiss"
 FORMAT = "aekit-code-index"
 VERSION = 1
 
@@ -305,17 +306,11 @@ class CodeIndex:
         """The index saved in ``folder``; it answers every query exactly as before it was saved."""
         import faiss
 
-        folder = Path(folder)
+        folder, info = io.read_dir(folder, "index")
         meta_path, index_path = folder / META_FILE, folder / INDEX_FILE
-        if not folder.is_dir():
-            raise AekitError(f"{folder} is not a folder: pass the INDEX folder written by `aekit index`")
-        if not meta_path.is_file() or not index_path.is_file():
-            raise AekitError(f"{folder} is not an aekit index (it lacks {META_FILE} or {INDEX_FILE}): build one "
+        if not index_path.is_file():
+            raise AekitError(f"{folder} is not an aekit index (it lacks {INDEX_FILE}): build one "
                              f"with `aekit index RUN --out {folder}`")
-        try:
-            info = json.loads(meta_path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise AekitError(f"{meta_path} is not valid JSON ({e}): rebuild the index with `aekit index`") from None
         if not isinstance(info, dict) or info.get("format") != FORMAT:
             raise AekitError(f"{meta_path} does not describe an aekit code index: rebuild it with `aekit index`")
         if info.get("version") != VERSION:

@@ -42,8 +42,7 @@ def cmd_anomaly(args) -> int:
     from aekit import inference, io
     from aekit.apps.anomaly import DEFAULT_CONTAMINATION, anomaly_scores, auroc, check_contamination, flag
     from aekit.apps.generate import picture_range
-    from aekit.commands.common import (apply_saved_source, check_out, check_picture_out, load_split,
-                                       print_metrics, run_scale, write_images)
+    from aekit.commands.common import check_out, check_picture_out, print_metrics, run_scale, run_source, write_images
     from aekit.eval import save_reconstructions
     from aekit.models.base import require
 
@@ -62,8 +61,8 @@ def cmd_anomaly(args) -> int:
     require(run.model, "likelihood" if args.score == "elbo" else "decode", f"aekit anomaly --score {args.score}")
     if top is not None:
         check_picture_out(top, run.model, 1)  # items that are not pictures go to a .npy
-    apply_saved_source(args, run.config)
-    data = load_split(args, args.split)
+    source = run_source(args, run.config)
+    data = source.load(args.split)
     normal = None
     if args.normal_class is not None:
         if data.y is None:
@@ -90,7 +89,7 @@ def cmd_anomaly(args) -> int:
         if top.suffix == ".npy":
             write_images(top, items, args.n_top, None, 1)
         else:  # rows of 8 anomalies, each above its reconstructions: what the model could not draw
-            vrange = picture_range(run_scale(args, run.config), run.config.get("data", {}).get("value_range"))
+            vrange = picture_range(run_scale(source.scale, run.config), run.config.get("data", {}).get("value_range"))
             save_reconstructions(items, inference.reconstruct(run.model, items), top, n=len(order),
                                  nrow=min(len(order), 8), value_range=vrange)
     print_metrics(summary, args.json)

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from aekit.atomic import atomic_path
+from aekit.data.source import DataSource
 from aekit.errors import AekitError
 
 
@@ -71,28 +72,18 @@ def train_settings(args) -> dict:
     return settings
 
 
-def load_split(args, split: str):
-    from aekit import data
-
-    options = {"pad": args.pad_to} if args.pad_to else {}
-    return data.load(args.data, split=split, data_dir=args.data_dir, limit=args.limit, scale=args.scale or "01",
-                     **options)
+def source_of(args) -> DataSource:
+    """The data flags as a ``DataSource``: the one place where argparse meets the data."""
+    return DataSource(**{key: getattr(args, key, None) for key in SOURCE_KEYS})
 
 
-def data_source(args) -> dict:
-    """How the data was loaded, saved with a run so evaluate/embed/--resume can load it again."""
-    return {key: getattr(args, key, None) for key in SOURCE_KEYS}
-
-
-def apply_saved_source(args, run_config: dict) -> None:
-    """Fill data flags the user left out from what the run recorded."""
-    source = run_config.get("data", {}).get("source") or {}
-    if args.data is None and not source.get("data"):
+def run_source(args, run_config: dict) -> DataSource:
+    """The data flags, or, where no --data is given, the source the run recorded (with the flags given)."""
+    recorded = DataSource.from_dict((run_config.get("data") or {}).get("source"))
+    source = source_of(args).or_recorded(recorded)
+    if source.data is None:
         raise AekitError("the run does not record its data: pass --data NAME")
-    if args.data is None:
-        for key in SOURCE_KEYS:
-            if getattr(args, key, None) is None:
-                setattr(args, key, source.get(key))
+    return source
 
 
 def refuse_existing_run(out: Path) -> None:
@@ -129,10 +120,10 @@ def check_picture_out(out: Path, model, zoom: int) -> None:
         raise AekitError(f"the model's items of shape {shape} are not pictures: write --out FILE.npy instead")
 
 
-def run_scale(args, run_config: dict) -> str | None:
-    """The value scale of the model's data: --scale if given, else what the run recorded."""
+def run_scale(scale: str | None, run_config: dict) -> str | None:
+    """The value scale of the model's data: ``scale`` if given (--scale), else what the run recorded."""
     data = run_config.get("data", {})
-    return args.scale or data.get("scale") or (data.get("source") or {}).get("scale")
+    return scale or data.get("scale") or (data.get("source") or {}).get("scale")
 
 
 def write_images(out: Path, images, nrow: int, value_range, zoom: int) -> None:

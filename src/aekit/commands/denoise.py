@@ -51,7 +51,7 @@ def cmd_denoise(args) -> int:
     shape = tuple(run.model.input_shape)
     if compare is not None or out.suffix.lower() == ".png" or input_path.is_dir():
         check_picture_items(shape)
-    scale = run_scale(args, run.config) or "01"
+    scale = run_scale(args.scale, run.config) or "01"
     vrange = picture_range(scale, run.config.get("data", {}).get("value_range"))
     inputs = read_inputs(input_path, shape, scale)
     noisy, denoised = denoise(run.model, inputs.x, noise=noise, seed=args.seed, value_range=vrange)

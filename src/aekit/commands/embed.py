@@ -3,7 +3,7 @@ to an .npz, the reconstructions to a .png or .npy)."""
 from __future__ import annotations
 
 from aekit.atomic import atomic_path
-from aekit.commands.common import add_data_args, apply_saved_source, check_out, load_split
+from aekit.commands.common import add_data_args, check_out, run_source
 from aekit.errors import AekitError
 
 
@@ -14,8 +14,7 @@ def cmd_embed(args) -> int:
 
     out = check_out(args.out, folder=False)
     run = io.load_run(args.run)
-    apply_saved_source(args, run.config)
-    ds = load_split(args, args.split)
+    ds = run_source(args, run.config).load(args.split)
     z = inference.encode(run.model, ds.x).numpy()
     payload = {"z": z} if ds.y is None else {"z": z, "y": ds.y.numpy()}
     with atomic_path(out) as tmp, open(tmp, "wb") as f:
@@ -36,8 +35,7 @@ def cmd_reconstruct(args) -> int:
         raise AekitError(f"--out must end in .png (a picture) or .npy (an array), got {out.name}")
     run = io.load_run(args.run)
     require(run.model, "decode", "aekit reconstruct")  # before any data is loaded
-    apply_saved_source(args, run.config)
-    ds = load_split(args, args.split)
+    ds = run_source(args, run.config).load(args.split)
     x = ds.x[: args.n] if out.suffix == ".png" else ds.x
     x_hat = inference.reconstruct(run.model, x)
     if out.suffix == ".png":

@@ -2,7 +2,7 @@
 evaluation that does not apply to the model or the data is skipped with its reason (on stderr)."""
 from __future__ import annotations
 
-from aekit.commands.common import add_data_args, apply_saved_source, load_split, print_metrics
+from aekit.commands.common import add_data_args, print_metrics, run_source
 from aekit.errors import AekitError
 
 
@@ -17,9 +17,9 @@ def cmd_evaluate(args) -> int:
     if unknown:  # before the run and its data are loaded
         raise AekitError(f"--metrics: unknown evaluation {', '.join(unknown)}: choose from {', '.join(EVALUATIONS)}")
     run = io.load_run(args.run)
-    apply_saved_source(args, run.config)
-    test = load_split(args, "test")
-    train = load_split(args, "train") if test.y is not None else None
+    source = run_source(args, run.config)
+    test = source.load("test")
+    train = source.load("train") if test.y is not None else None
     metrics = evaluate_model(run.model, test, train=train, metrics=asked)
     print_metrics(metrics, args.json)
     return 0

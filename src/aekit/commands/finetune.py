@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from aekit.commands.common import add_data_args, apply_saved_source, check_out, data_source, load_split, print_metrics
+from aekit.commands.common import add_data_args, check_out, print_metrics, run_source
 from aekit.errors import AekitError
 
 
@@ -29,17 +29,17 @@ def cmd_finetune(args) -> int:
                          f"--out directory of `aekit train` or `aekit pretrain`")
     run = io.load_run(args.run)
     code_encoder(run.model)  # a model with discrete codes is refused before any data is loaded
-    apply_saved_source(args, run.config)
+    source = run_source(args, run.config)
     if args.scale is None:  # the encoder expects the values it was trained on
         args.scale = run.config.get("data", {}).get("scale")
-    train, test = load_split(args, "train"), load_split(args, "test")
+    train, test = source.load("train"), source.load("test")
     settings = {"progress": not args.quiet}  # the rest defaults to apps.finetune.default_budget
     for key in ("epochs", "batch_size", "lr", "precision", "seed"):
         if getattr(args, key) is not None:
             settings[key] = getattr(args, key)
     result = finetune(run, train, test, labels=labels, label_seed=args.label_seed, freeze=args.freeze,
                       from_scratch=args.from_scratch, val_labels=args.val_labels, out=out,
-                      data_source=data_source(args), **settings)
+                      data_source=source.to_dict(), **settings)
     print_metrics(result.metrics, args.json)
     if out is not None:
         print(f"classifier saved to {out}", file=sys.stderr)

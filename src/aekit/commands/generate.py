@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from aekit.commands.common import (
-    add_data_args, apply_saved_source, check_out, check_picture_out, is_item_id, load_split, run_scale, write_images,
+    add_data_args, check_out, check_picture_out, is_item_id, run_scale, run_source, write_images,
 )
 from aekit.errors import AekitError
 
@@ -23,9 +23,8 @@ def cmd_interpolate(args) -> int:
     check_picture_out(out, run.model, args.zoom)
     data = None
     if is_item_id(args.a) or is_item_id(args.b):
-        apply_saved_source(args, run.config)
-        data = load_split(args, args.split)
-    scale = run_scale(args, run.config)
+        data = run_source(args, run.config).load(args.split)
+    scale = run_scale(args.scale, run.config)
     items = []
     for name, spec in (("A", args.a), ("B", args.b)):
         if is_item_id(spec):
@@ -63,14 +62,13 @@ def cmd_generate(args) -> int:
         check_2d_code(model)  # before any data is loaded
         codes = None
         if not has_prior(model):  # the grid spans the codes of the run's data
-            apply_saved_source(args, run.config)
-            codes = inference.encode(model, load_split(args, args.split).x)
+            codes = inference.encode(model, run_source(args, run.config).load(args.split).x)
         images, nrow = latent_map(model, args.grid, codes), args.grid
     else:
         images, nrow = generate(model, n, seed=args.seed), math.ceil(math.sqrt(n))
     if save_npy is not None:
         write_images(save_npy, images, nrow, None, 1)
-    vrange = picture_range(run_scale(args, run.config), run.config.get("data", {}).get("value_range"))
+    vrange = picture_range(run_scale(args.scale, run.config), run.config.get("data", {}).get("value_range"))
     write_images(out, images, nrow, vrange, args.zoom)
     what = f"a {args.grid}x{args.grid} latent grid" if args.grid is not None else f"{n} samples"
     print(f"{what} written to {out}" + (f" (array: {save_npy})" if save_npy is not None else ""))

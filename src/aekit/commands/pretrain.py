@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from aekit.commands.common import (
-    add_data_args, add_train_args, check_out, data_source, load_split, print_metrics, refuse_existing_run,
+    add_data_args, add_train_args, check_out, print_metrics, refuse_existing_run, source_of,
     train_settings,
 )
 
@@ -14,9 +14,10 @@ def cmd_pretrain(args) -> int:
     if args.out:
         refuse_existing_run(check_out(args.out, folder=True))
     settings = train_settings(args)
-    train_data, test_data = load_split(args, "train"), load_split(args, "test")
+    source = source_of(args)
+    train_data, test_data = source.load("train"), source.load("test")
     run = pretrain_and_finetune(train_data, test_data, widths=args.widths, layer_epochs=args.layer_epochs,
-                                out=args.out, data_source=data_source(args), noise=args.noise,
+                                out=args.out, data_source=source.to_dict(), noise=args.noise,
                                 noise_level=args.noise_level, **settings)
     if run.is_main:  # under DDP only the first process reports
         print_metrics(run.metrics, args.json)

@@ -7,14 +7,13 @@ model's input size, a .npy item, or a .txt document for a run trained on text) o
 """
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 from pathlib import Path
 
 from aekit.commands.common import (
-    SOURCE_KEYS, add_data_args, apply_saved_source, check_out, data_source, is_item_id, load_split, run_scale,
+    add_data_args, check_out, is_item_id, run_scale, run_source,
 )
 from aekit.errors import AekitError
 
@@ -31,10 +30,10 @@ def cmd_index(args) -> int:
         raise AekitError(f"--out {out} is a folder that holds other files, not an index: choose a new folder, "
                          f"e.g. {Path(args.run) / 'index'}")
     run = io.load_run(args.run)
-    apply_saved_source(args, run.config)
-    data = load_split(args, args.split)
+    source = run_source(args, run.config)
+    data = source.load(args.split)
     index = index_run(run, data, metric=args.metric, kind=args.kind, whiten=args.whiten, whiten_eps=args.whiten_eps,
-                      meta={"source": data_source(args), "split": args.split})
+                      meta={"source": source.to_dict(), "split": args.split})
     # also relative to the index, so that a run moved with its index inside (RUN/index) is still found
     index.meta["run_relative"] = os.path.relpath(Path(args.run).resolve(), out.resolve())
     index.save(out)
@@ -110,11 +109,13 @@ def _run_of(index, folder: Path, given: str | None) -> Path:
 
 def _indexed_data(index, run_config: dict):
     """The dataset the index was built from, loaded again from the source it recorded."""
-    source = index.meta.get("source") or {}
-    args = argparse.Namespace(**{key: source.get(key) for key in SOURCE_KEYS})
-    if not args.data:
-        apply_saved_source(args, run_config)
-    data = load_split(args, index.meta.get("split") or "train")
+    from aekit.data.source import DataSource
+
+    source = DataSource.from_dict(index.meta.get("source")).or_recorded(
+        DataSource.from_dict((run_config.get("data") or {}).get("source")))
+    if source.data is None:
+        raise AekitError("neither the index nor its run records the data: rebuild the index with `aekit index --data`")
+    data = source.load(index.meta.get("split") or "train")
     if len(data) != len(index):
         raise AekitError(f"the data the index was built from now holds {len(data)} items, not {len(index)}: rebuild "
                          f"the index with `aekit index`")
@@ -124,7 +125,6 @@ def _indexed_data(index, run_config: dict):
 def _query_item(query: str, run, index, data):
     """The query as one item of the model's input shape, and what kind of query it was."""
     from aekit.apps.generate import IMAGE_SUFFIXES, read_item
-    from aekit.data.text import vectorizer_from_run_config
 
     shape = tuple(run.model.input_shape)
     if is_item_id(query):
@@ -133,14 +133,14 @@ def _query_item(query: str, run, index, data):
             raise AekitError(f"item {k} is not in the indexed data: item ids run from 0 to {len(data) - 1}")
         return data.x[k], "item"
     path = Path(query)
-    vectorizer = vectorizer_from_run_config(run.config)
+    vectorizer = run.frontend  # a run trained on text: its fitted vectoriser
     if path.is_file() and path.suffix.lower() in TEXT_SUFFIXES:
         if vectorizer is None:
             raise AekitError(f"{path} is a text file but the run was not trained on text: pass an item id or an "
                              f"image of its data")
         return _text_item(path.read_bytes().decode("utf-8", errors="replace"), vectorizer, shape), "document"
     if path.is_file() or path.suffix.lower() in IMAGE_SUFFIXES + (".npy",) or vectorizer is None:
-        scale = run_scale(argparse.Namespace(scale=None), run.config) or "01"
+        scale = run_scale(None, run.config) or "01"
         return read_item(path, shape, scale, "query"), "file"  # refuses a missing file or a wrong size
     return _text_item(query, vectorizer, shape), "text"
 
@@ -183,7 +183,7 @@ def _write_picture(out: Path, query, data, ids, run, meta: dict) -> None:
     from aekit.eval import save_image_grid
 
     images = torch.stack([query.reshape(data.x.shape[1:]), *data.x[torch.as_tensor(ids)]])  # (1 + k, *item)
-    scale = run_scale(argparse.Namespace(scale=(meta.get("source") or {}).get("scale")), run.config)
+    scale = run_scale((meta.get("source") or {}).get("scale"), run.config)
     value_range = picture_range(scale, run.config.get("data", {}).get("value_range"))
     save_image_grid(images, out, nrow=len(images), value_range=value_range, scale=4)
 

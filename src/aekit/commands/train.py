@@ -4,8 +4,7 @@ from __future__ import annotations
 import sys
 
 from aekit.commands.common import (
-    add_data_args, add_train_args, apply_saved_source, check_out, data_source, load_split, print_metrics,
-    refuse_existing_run, train_settings,
+    add_data_args, add_train_args, check_out, print_metrics, refuse_existing_run, run_source, source_of, train_settings,
 )
 from aekit.errors import AekitError
 
@@ -25,16 +24,18 @@ def cmd_train(args) -> int:
     if args.resume:
         saved = io.read_json(out / io.CONFIG)
         model = model or saved["model"]
-        apply_saved_source(args, saved)
+        source = run_source(args, saved)
         settings = {**saved["hparams"], **{k: v for k, v in saved["train"].items()}, **settings}
         settings.pop("input_shape", None)
+    else:
+        source = source_of(args)
     if not model:
         raise AekitError("name a model to train (see `aekit models`), or pass --resume with --out DIR")
-    if not args.data:
+    if not source.data:
         raise AekitError("pass --data NAME or a path (see `aekit datasets`)")
-    train_data, test_data = load_split(args, "train"), load_split(args, "test")
+    train_data, test_data = source.load("train"), source.load("test")
     run = train(model, train_data, test=test_data, out=out, resume=args.resume,
-                data_source=data_source(args), **settings)
+                data_source=source.to_dict(), **settings)
     if run.is_main:  # under DDP only the first process reports
         print_metrics(run.metrics, args.json)
         print(f"run saved to {out}", file=sys.stderr)

@@ -66,6 +66,7 @@ class ArrayDataset:
     source: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     fields: dict[str, Field] = field(default_factory=dict)  # more named fields, aligned with x, any dtype
+    frontend: Any = None  # the fitted front end that made x from raw input (data/frontend.py), saved with a run
 
     def __post_init__(self) -> None:
         self.x = _as_float_tensor(self.x, self.name)
@@ -149,6 +150,7 @@ class ArrayDataset:
             extra=dict(self.extra),
             fields={k: v.subset(torch.arange(len(self))[idx]) if isinstance(v, Ragged) else v[idx]
                     for k, v in self.fields.items()},
+            frontend=self.frontend,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -166,6 +168,7 @@ class ArrayDataset:
             "source": self.source,
             **({"fields": {k: str(v.dtype).removeprefix("torch.") for k, v in self.fields.items()}}
                if self.fields else {}),
+            **({"frontend": self.frontend.name} if self.frontend is not None else {}),
             **self.extra,
         }
 
@@ -209,7 +212,7 @@ class RawData:
 
     ``x`` is ``(N, *item_shape)`` with values in ``[low, high]`` (e.g. 0..255 for 8-bit pixels); ``low`` and
     ``high`` are None when the values are not in a known range (then only scale "raw" applies).
-    Text sources (``"text" in extra``) hold word counts, which are kept as counts (scale "raw").
+    Text sources (with a ``frontend``, the fitted vectoriser) hold word counts, kept as counts (scale "raw").
     """
 
     x: np.ndarray
@@ -219,4 +222,5 @@ class RawData:
     high: float | None
     source: str
     split: str | None
-    extra: dict[str, Any] = field(default_factory=dict)  # goes into ArrayDataset.extra (e.g. a text vectoriser)
+    extra: dict[str, Any] = field(default_factory=dict)  # goes into ArrayDataset.extra
+    frontend: Any = None  # what turned raw input into these items (a fitted text vectoriser), kept with a run

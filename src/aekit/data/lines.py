@@ -139,6 +139,7 @@ class LinesStream:
     name = "lines"
     classes = list(CLASSES)
     n_classes = N_BINS
+    frontend = None  # rendered images need no front end
 
     def __init__(self, scale: str = "pm1", size: int = SIZE):
         self.scale = check_scale(scale)

@@ -26,7 +26,7 @@ from aekit.data.dataset import ArrayDataset, RawData
 from aekit.data.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 from aekit.data.lines import lines as make_lines
 from aekit.data.location import data_root
-from aekit.data.sources import read_source
+from aekit.data.sources import reader_for
 from aekit.data.transforms import background, check_scale, pad_to, rescale
 from aekit.errors import AekitError
 
@@ -182,12 +182,9 @@ def load(
                 f"unknown dataset {key!r}: use one of {', '.join(DATASETS)}, or a path to an existing "
                 ".npy/.npz/.csv file, image folder or tar (nothing exists at that path)"
             )
-        if text.is_text_folder(path):  # a folder with no image or array files: a corpus of documents
-            _check_options(str(path), options, frozenset({"vocabulary_size"}))
-            raw = text.read_text_folder(path, split, seed, **options)
-        else:
-            _check_options(str(path), options, frozenset({"label_column", "cache"}))
-            raw = read_source(path, split, **options)
+        reader = reader_for(path)  # the registered reader of this kind of file or folder (data/sources.py)
+        _check_options(str(path), options, reader.options)
+        raw = reader.read(path, split, seed, **options)
         name = path.name
     return _finish(raw, name, scale, limit, seed, pad)
 
@@ -203,7 +200,7 @@ def _finish(raw: RawData, name: str, scale: str, limit: int | None, seed: int, p
     """Subset, scale, pad; then ArrayDataset validates."""
     x, y = raw.x, raw.y
     extra: dict[str, Any] = dict(raw.extra)
-    if "text" in raw.extra:  # word counts: no pixel scale applies; keep them as counts
+    if raw.frontend is not None:  # word counts: no pixel scale applies; keep them as counts
         if scale == "pm1":
             raise AekitError(f"{name} holds word counts, which cannot be scaled to [-1, 1]; leave --scale out "
                              "(counts are kept as they are, scale 'raw')")
@@ -229,5 +226,5 @@ def _finish(raw: RawData, name: str, scale: str, limit: int | None, seed: int, p
         extra["pad"] = int(pad)
     return ArrayDataset(
         t, None if y is None else np.asarray(y, dtype=np.int64), name=name, classes=raw.classes, scale=scale,
-        split=raw.split, source=raw.source, extra=extra,
+        split=raw.split, source=raw.source, extra=extra, frontend=raw.frontend,
     )

@@ -20,7 +20,9 @@ from __future__ import annotations
 import os
 import tarfile
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -32,28 +34,75 @@ ARRAY_SUFFIXES = (".npy", ".npz", ".csv", ".tsv")
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
 
 
-def read_source(
-    path: str | os.PathLike[str], split: str = "train", label_column: int | str | None = None, cache: bool = True
-) -> RawData:
-    """Read any supported file or folder at ``path`` into :class:`RawData` for ``split``."""
+@dataclass(frozen=True)
+class Reader:
+    """How to read one kind of path: ``accepts(path)`` says whether it can, ``read(path, split, seed, **options)``
+    returns :class:`RawData`; ``options`` are the keyword options it takes (``label_column``, ``cache``, ...)."""
+
+    name: str
+    accepts: Callable[[Path], bool]
+    read: Callable[..., RawData]
+    options: frozenset[str]
+    priority: int  # lower is asked first (a folder of text files before the image reader that takes any folder)
+
+
+READERS: dict[str, Reader] = {}
+
+
+def register_reader(name: str, accepts: Callable[[Path], bool], options: tuple[str, ...] = (), priority: int = 10):
+    """Decorator on ``read(path, split, seed, **options) -> RawData``: paths it ``accepts`` load through it."""
+
+    def wrap(read: Callable[..., RawData]) -> Callable[..., RawData]:
+        READERS[name] = Reader(name, accepts, read, frozenset(options), priority)
+        return read
+
+    return wrap
+
+
+def reader_for(path: str | os.PathLike[str]) -> Reader:
+    """The registered reader of ``path`` (a user's file or folder), or one line saying what is readable."""
+    import aekit.data.text  # noqa: F401  (registers the text-folder reader)
+
     path = Path(path).expanduser()
     if not path.exists():
         raise AekitError(f"{path} does not exist; pass an existing .npy/.npz/.csv file, image folder or tar")
-    name = path.name.lower()
-    if label_column is not None and not name.endswith((".csv", ".tsv")):
-        raise AekitError(f"label_column applies to CSV files only, but {path} is not a .csv; drop that option")
-    if path.is_dir() or name.endswith(TAR_SUFFIXES) or (path.is_file() and not name.endswith(ARRAY_SUFFIXES) and tarfile.is_tarfile(path)):
-        return read_images(path, split, cache)
-    if name.endswith(".npy"):
-        return _finish(path, _load_npy(path), None, split="all")
-    if name.endswith(".npz"):
-        return _read_npz(path, split)
-    if name.endswith((".csv", ".tsv")):
-        x, y = read_csv(path, label_column)
-        return _finish(path, x, y, split="all")
+    for reader in sorted(READERS.values(), key=lambda r: r.priority):
+        if reader.accepts(path):
+            return reader
     raise AekitError(
         f"cannot tell how to read {path}; use a .npy, .npz or .csv file, an image folder or a tar of images"
     )
+
+
+def _suffix(*suffixes: str) -> Callable[[Path], bool]:
+    return lambda path: path.is_file() and path.name.lower().endswith(suffixes)
+
+
+def _is_image_source(path: Path) -> bool:
+    name = path.name.lower()
+    return path.is_dir() or name.endswith(TAR_SUFFIXES) or (
+        path.is_file() and not name.endswith(ARRAY_SUFFIXES) and tarfile.is_tarfile(path))
+
+
+@register_reader("npy", _suffix(".npy"))
+def _read_npy_file(path: Path, split: str, seed: int = 0) -> RawData:
+    return _finish(path, _load_npy(path), None, split="all")
+
+
+@register_reader("npz", _suffix(".npz"))
+def _read_npz_file(path: Path, split: str, seed: int = 0) -> RawData:
+    return _read_npz(path, split)
+
+
+@register_reader("csv", _suffix(".csv", ".tsv"), options=("label_column",))
+def _read_csv_file(path: Path, split: str, seed: int = 0, label_column: int | str | None = None) -> RawData:
+    x, y = read_csv(path, label_column)
+    return _finish(path, x, y, split="all")
+
+
+@register_reader("images", _is_image_source, options=("cache",))
+def _read_image_source(path: Path, split: str, seed: int = 0, cache: bool = True) -> RawData:
+    return read_images(path, split, cache)
 
 
 def read_images(path: Path, split: str, cache: bool = True) -> RawData:

@@ -17,8 +17,8 @@ often each of the 2000 most common words occurs in it. Here:
   applied to any text the vectoriser transforms, and leaves text without a header block alone.
 
 A :class:`TextVectorizer` saves to JSON (``to_dict``) and rebuilds the same matrix (``from_dict``); a text
-dataset loaded by :func:`aekit.data.load` carries it in ``extra["text"]``, so a run trained on text keeps
-its vectoriser in ``config["data"]["text"]`` (:func:`vectorizer_from_run_config`).
+dataset loaded by :func:`aekit.data.load` carries it as its ``frontend``, so a run trained on text keeps its
+vectoriser as ``frontend.json`` + ``frontend.safetensors`` (``Run.frontend``).
 
 Corpora on disk: a folder (or a tar archive) with one subfolder per class, optionally under ``train/`` and
 ``test/`` split folders; without split folders a seeded, class-stratified fraction is held out as the test
@@ -38,8 +38,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
 from aekit.data.dataset import RawData
+from aekit.data.frontend import register_frontend
+from aekit.data.sources import register_reader
 from aekit.errors import AekitError
 
 DEFAULT_WORDS = 2000  # Hinton & Salakhutdinov 2006: the 2000 most common words
@@ -80,13 +83,18 @@ def strip_header(text: str) -> str:
     return "\n".join([*subject, *lines[end + 1:]])
 
 
+@register_frontend
 class TextVectorizer:
-    """Documents -> word counts over the ``max_words`` words of highest document frequency.
+    """Documents -> word counts over the ``max_words`` words of highest document frequency: the front end of a
+    run trained on text (``data/frontend.py``), saved with it and applied to every query.
 
     ``fit(docs)`` chooses the vocabulary and the inverse document frequencies; ``transform(docs)`` returns
     float32 counts ``(n, vocabulary size)``; ``tfidf(counts)`` the L2-normalised TF-IDF rows (scikit-learn's
-    smooth idf) as a sparse matrix. ``to_dict`` / ``from_dict`` round-trip through JSON.
+    smooth idf) as a sparse matrix. ``to_parts`` / ``from_parts`` give and take the settings and vocabulary
+    (JSON) and the idf (a tensor); ``to_dict`` / ``from_dict`` round-trip all of it through JSON.
     """
+
+    name = "bag_of_words"
 
     def __init__(self, max_words: int = DEFAULT_WORDS, stop_words: str | None = "english",
                  strip_headers: bool = False, lowercase: bool = True, token_pattern: str = TOKEN_PATTERN):
@@ -178,6 +186,17 @@ class TextVectorizer:
                 "token_pattern": self.token_pattern, "vocabulary": list(self.vocabulary_),
                 "idf": [float(v) for v in self.idf_]}
 
+    def to_parts(self) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+        settings = self.to_dict()
+        idf = settings.pop("idf")
+        return settings, {"idf": torch.tensor(idf, dtype=torch.float64)}
+
+    @classmethod
+    def from_parts(cls, settings: dict[str, Any], tensors: dict[str, torch.Tensor]) -> TextVectorizer:
+        if "idf" not in tensors:
+            raise AekitError("the saved text vectoriser has no idf tensor: the run's frontend.safetensors is damaged")
+        return cls.from_dict({**settings, "idf": tensors["idf"].tolist()})
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TextVectorizer:
         if not isinstance(d, dict) or d.get("format") != FORMAT or not isinstance(d.get("vocabulary"), list):
@@ -195,7 +214,8 @@ class TextVectorizer:
 
 
 def vectorizer_from_run_config(config: dict[str, Any]) -> TextVectorizer | None:
-    """The vectoriser a run was trained with (from ``config["data"]["text"]``), or None for non-text runs."""
+    """The vectoriser a run of an earlier release kept in ``config["data"]["text"]``, or None (runs now keep
+    theirs as a front end: ``Run.frontend``)."""
     saved = (config or {}).get("data", {}).get("text")
     return None if saved is None else TextVectorizer.from_dict(saved)
 
@@ -352,15 +372,15 @@ class VectorizedCorpus:
     extra: dict[str, Any]
 
     def raw(self, split: str, source: str) -> RawData:
-        """``split`` as :class:`RawData`, the vectoriser in ``extra["text"]``; counts have no upper bound, so
+        """``split`` as :class:`RawData` with the vectoriser as its front end; counts have no upper bound, so
         ``high`` is None (``registry._finish`` keeps them as counts)."""
         labels = self.labels[split]
         if not len(labels):
             raise AekitError(f"{source} has no {split} documents; put documents in its {split}/ folder")
         x = np.asarray(self.counts[split].toarray(), dtype=np.float32)  # (n, V)
         y = None if labels[0] < 0 else labels
-        extra = {"text": self.vectorizer.to_dict(), **self.extra}
-        return RawData(x, y, self.classes or None, 0.0, None, source, split, extra=extra)
+        return RawData(x, y, self.classes or None, 0.0, None, source, split, extra=dict(self.extra),
+                       frontend=self.vectorizer)
 
 
 def vectorize_corpus(corpus: Corpus, seed: int, max_words: int = DEFAULT_WORDS,
@@ -373,6 +393,11 @@ def vectorize_corpus(corpus: Corpus, seed: int, max_words: int = DEFAULT_WORDS,
               "test": vectorizer.counts([d for d, keep in zip(corpus.docs, masks["test"]) if keep])}
     extra: dict[str, Any] = {} if corpus.has_splits else {"test_fraction": TEST_FRACTION, "split_seed": int(seed)}
     return VectorizedCorpus(vectorizer, counts, {s: corpus.labels[m] for s, m in masks.items()}, corpus.classes, extra)
+
+
+@register_reader("text folder", lambda path: is_text_folder(path), options=("vocabulary_size",), priority=0)
+def _read_text_source(path: Path, split: str, seed: int = 0, vocabulary_size: int = DEFAULT_WORDS) -> RawData:
+    return read_text_folder(path, split, seed, vocabulary_size)
 
 
 def read_text_folder(path: Path, split: str, seed: int = 0, max_words: int = DEFAULT_WORDS) -> RawData:

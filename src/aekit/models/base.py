@@ -264,6 +264,11 @@ class Model(Trainable):
         require(self, "decode", "reconstruction")
         return self.decode(self.encode(x))
 
+    def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Weights saved by an earlier release, renamed to this model's names (``aekit.load`` calls it; the
+        default has nothing to rename)."""
+        return state
+
     def code_network(self) -> nn.Module:
         """The part of the model that maps an input batch to its codes, as a trainable module sharing the
         model's parameters (what ``aekit finetune`` trains on); models with "trainable_encoder" override it."""

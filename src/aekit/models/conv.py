@@ -8,8 +8,8 @@ from torch import nn
 
 from aekit.errors import AekitError
 from aekit.models.base import Model, Output
-from aekit.nn.conv import DECODERS, DOWNSAMPLERS, ConvDecoder, ConvEncoder, stage_sizes
-from aekit.nn.mlp import make_activation
+from aekit.nn.conv import DECODERS, DOWNSAMPLERS
+from aekit.nn.parts import NetArgs, build_decoder, build_encoder
 from aekit.registry import register
 
 
@@ -59,7 +59,7 @@ class ConvAutoEncoder(Model):
                 f"conv_ae needs images: input_shape must be (channels, height, width), got {input_shape!r}; "
                 f"reshape flat data to images (e.g. (1, 28, 28)) or use model 'ae' for flat vectors"
             )
-        c, h, w = self._set_input_shape(input_shape)
+        self._set_input_shape(input_shape)
         latent_dim = self._set_latent_dim(latent_dim)
         self.code_shape = (latent_dim,)
         channels = [int(ch) for ch in channels]
@@ -70,49 +70,47 @@ class ConvAutoEncoder(Model):
         if downsample not in DOWNSAMPLERS:
             raise AekitError(f"unknown downsample {downsample!r}: choose one of {', '.join(DOWNSAMPLERS)}")
         self._set_reconstruction(loss, output)
-
-        sizes = stage_sizes((h, w), len(channels))
-        self.stage_sizes = sizes[:-1]  # input (H, W) of every stage: what the decoder restores
-        self.map_shape = (channels[-1], *sizes[-1])  # (C_last, h, w) of the last feature map
-        map_dim = channels[-1] * sizes[-1][0] * sizes[-1][1]
-        self.encoder = ConvEncoder(c, channels, down=downsample, act=activation, norm_name=norm)
-        self.to_code = nn.Linear(map_dim, int(latent_dim))
-        self.from_code = nn.Sequential(nn.Linear(int(latent_dim), map_dim), make_activation(activation))
-        self.decoder = ConvDecoder(c, channels, kind=decoder, act=activation, norm_name=norm)
-
-    # ---- internals ------------------------------------------------------------------------------
-    def _encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
-        x = x.reshape(x.shape[0], *self.input_shape)  # (B, C, H, W); flat items of the right size too
-        h, indices, _ = self.encoder(x)  # (B, C_last, h, w)
-        return self.to_code(h.flatten(1)), indices  # (B, C_last * h * w) -> (B, K)
-
-    def _decode_raw(self, z: torch.Tensor, indices: list[torch.Tensor | None] | None = None) -> torch.Tensor:
-        h = self.from_code(z).reshape(z.shape[0], *self.map_shape)  # (B, K) -> (B, C_last, h, w)
-        return self.decoder(h, self.stage_sizes, indices)  # (B, C, H, W): logits for bce
+        # The conv part's networks (nn/conv.py), as every model on backbone "conv" has them; this model adds
+        # only the switches: the encoder's pool indices handed to the decoder.
+        spec = {"part": "conv", "channels": channels, "downsample": downsample, "decoder": decoder}
+        net = NetArgs(activation=activation, norm=norm)
+        self.encoder = build_encoder(spec, self.input_shape, latent_dim, net)  # ConvCodeEncoder: net, to_code
+        self.decoder = build_decoder(spec, self.input_shape, latent_dim, net)  # ConvCodeDecoder: from_code, net
 
     # ---- the contract -------------------------------------------------------------------------
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self._encode(x)[0]
+        return self.encoder(x)  # (B, K)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Images from codes alone; ``unpool`` places values at fixed (top-left) window positions."""
-        return self.output_act(self._decode_raw(z))
+        return self.output_act(self.decoder(z))
 
     def reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """``decode(encode(x))`` with the input's own pool indices (what ``forward`` returns)."""
-        z, indices = self._encode(x)
-        return self.output_act(self._decode_raw(z, indices)).reshape(x.shape)
+        z, indices = self.encoder.with_switches(x)
+        return self.output_act(self.decoder(z, indices)).reshape(x.shape)
 
     def code_network(self) -> nn.Module:
-        from aekit.nn.conv import ConvCodeEncoder
-
-        return ConvCodeEncoder(self.encoder, self.to_code, self.input_shape)
+        return self.encoder
 
     def forward(self, batch) -> Output:
         x = batch["x"]
-        z, indices = self._encode(x)
-        raw = self._decode_raw(z, indices)  # (B, C, H, W)
+        z, indices = self.encoder.with_switches(x)
+        raw = self.decoder(z, indices)  # (B, C, H, W): logits for bce
         out = self.output_act(raw)
         recon = self._reconstruction_loss(raw, out, x)
-        extras = {"pool_indices": indices} if self.encoder.stages[0].down == "pool" else {}
+        extras = {"pool_indices": indices} if self.encoder.net.stages[0].down == "pool" else {}
         return Output(out.reshape(x.shape), z, {"recon": recon}, extras)
+
+    # Runs written before conv_ae was built from the conv part name its four networks at the top level.
+    LEGACY_KEYS = {"encoder.": "encoder.net.", "to_code.": "encoder.to_code.", "from_code.": "decoder.from_code.",
+                   "decoder.": "decoder.net."}
+
+    def upgrade_state_dict(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if any(k.startswith("encoder.net.") for k in state):
+            return state
+        out = {}
+        for key, value in state.items():
+            prefix = next((p for p in self.LEGACY_KEYS if key.startswith(p)), None)
+            out[key if prefix is None else self.LEGACY_KEYS[prefix] + key[len(prefix):]] = value
+        return out

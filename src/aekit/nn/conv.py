@@ -210,9 +210,13 @@ class ConvCodeEncoder(nn.Module):
         super().__init__()
         self.net, self.to_code, self.input_shape = net, to_code, tuple(input_shape)
 
+    def with_switches(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor | None]]:
+        """The code and every stage's pool indices (None with stride downsampling), for an unpooling decoder."""
+        h, indices, _ = self.net(x.reshape(x.shape[0], *self.input_shape))  # (B, C_last, h, w)
+        return self.to_code(h.flatten(1)), indices  # (B, heads * K)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.net(x.reshape(x.shape[0], *self.input_shape))[0]  # (B, C_last, h, w)
-        return self.to_code(h.flatten(1))  # (B, heads * K)
+        return self.with_switches(x)[0]
 
 
 class ConvCodeDecoder(nn.Module):
@@ -220,9 +224,11 @@ class ConvCodeDecoder(nn.Module):
         super().__init__()
         self.from_code, self.net, self.map_shape, self.sizes = from_code, net, map_shape, sizes
 
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
+    def forward(self, z: torch.Tensor, indices: list[torch.Tensor | None] | None = None) -> torch.Tensor:
+        """``indices``: the encoder's pool switches (``ConvCodeEncoder.with_switches``) for ``unpool``; without
+        them values are unpooled at fixed positions."""
         h = self.from_code(z).reshape(z.shape[0], *self.map_shape)  # (B, K) -> (B, C_last, h, w)
-        return self.net(h, self.sizes)  # (B, C, H, W)
+        return self.net(h, self.sizes, indices)  # (B, C, H, W)
 
 
 @register_part("conv")

@@ -16,6 +16,7 @@ class Stream(Protocol):
     """An endless dataset (e.g. ``aekit.data.lines.LinesStream``): makes batches on demand."""
 
     item_shape: tuple[int, ...]
+    frontend: object  # what turns raw input into items (None for most streams), kept with a run
 
     def next_batch(self, batch_size: int, generator: torch.Generator) -> Batch: ...
 
