@@ -61,8 +61,6 @@ def test_int64_field_keeps_its_dtype_under_ddp(tmp_path):
     script = tmp_path / "ddp_tokens.py"
     script.write_text(textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(tmp_path.parent)!r})
-        import torch
         from aekit.train import TrainConfig, fit
         sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
         from test_batches_and_phases import TokenSpy, token_data
@@ -71,11 +69,11 @@ def test_int64_field_keeps_its_dtype_under_ddp(tmp_path):
         result = fit(model, token_data(), TrainConfig(epochs=1, batch_size=8, devices=2, strategy="ddp",
                                                       accelerator="cpu", progress=False))
         assert TokenSpy.seen == 32, TokenSpy.seen  # each of the two processes saw its half of the 64 items
-        print("ok", result.is_global_zero)
+        print("ok")
     """))
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "ok True" in proc.stdout
+    assert proc.stdout.count("ok") == 2  # both processes checked every batch they saw
 
 
 def test_ragged_field_pads_per_batch_and_keeps_lengths():

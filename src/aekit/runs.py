@@ -20,6 +20,7 @@ from aekit.registry import build, complete_hparams
 from aekit.settings import make_train_config, split_settings
 from aekit.train import TrainConfig, fit
 from aekit.train.loop import launched
+from aekit.train.phases import resolve_phase_options
 from aekit.train.sources import is_stream
 
 
@@ -48,6 +49,7 @@ def train(model: str | Model, data, *, test=None, out: str | Path | None = None,
     elif hparams:
         raise AekitError("model settings apply to a model name, not to an already built model")
     closed_form = model.closed_form
+    resolve_phase_options(model, cfg.phase_options)  # a phase the model lacks: refused before anything is written
     if not is_stream(data):
         model.check_fields(data.batch_fields(), "training")
         if min(cfg.batch_size, len(data)) < 2 and not closed_form and any(

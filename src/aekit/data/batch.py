@@ -104,11 +104,6 @@ class Batch(dict):
         return Batch({k: v.to(device, non_blocking=non_blocking) for k, v in self.items()})
 
 
-def as_batch(x: torch.Tensor | Mapping[str, torch.Tensor]) -> Batch:
-    """A batch from a tensor of inputs (``{"x": x}``) or from a mapping of fields."""
-    return Batch(x) if isinstance(x, Mapping) else Batch(x=x)
-
-
 def move_fields(fields: Mapping[str, Field], device) -> dict[str, Field]:
     return {k: v.to(device) for k, v in fields.items()}
 
