@@ -138,6 +138,7 @@ def test_cli_writes_the_scores_and_flags(capsys, ae_run, digits, tmp_path):
     assert [int(r["label"]) for r in rows] == test.y.tolist()
     flagged = np.array([r["flagged"] == "1" for r in rows])
     assert flagged.sum() == summary["flagged"] == round(0.1 * len(test))
+    assert b"\r" not in (tmp_path / "s.csv").read_bytes()  # Unix line endings, as every other file aekit writes
     assert summary["auroc"] == pytest.approx(auroc(expected, test.y.numpy() > 4))
     assert (tmp_path / "top.png").stat().st_size > 0
 

@@ -573,3 +573,22 @@ def test_set_reads_lists_and_mappings():
                    "opts": {"a": 1}, "lr": 1e-3, "norm": None, "tied": True}
     with pytest.raises(AekitError, match="mapping"):
         parse_assignments(["backbone_options={depth: [}"])
+
+
+@pytest.mark.parametrize("n, rows", [(4, 2), (30, 6)])
+def test_reconstruct_draws_the_pairs_asked_for(capsys, digits_run, tmp_path, n, rows):
+    """--n pairs in the picture: rows of up to 10 originals, each above its reconstructions (it drew 10 for any n)."""
+    from PIL import Image
+
+    rc, _, err = cli(capsys, "reconstruct", digits_run, "--out", tmp_path / "r.png", "--n", str(n))
+    assert rc == 0, err
+    width, height = Image.open(tmp_path / "r.png").size
+    columns = min(n, 10)
+    assert (width, height) == (2 + columns * (8 + 2), 2 + rows * (8 + 2))  # 8x8 digits, 2 pixels of padding
+
+
+def test_version_flag_prints_the_version(capsys):
+    from aekit.cli import main
+
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"aekit {aekit.__version__}"

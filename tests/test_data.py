@@ -705,3 +705,9 @@ def test_shared_data_layout_is_accepted_as_data_dir(shared_data):
     ds = load("mnist", split="test", data_dir=shared_data, limit=500, seed=1, pad=32, scale="pm1")
     assert ds.x.shape == (500, 1, 32, 32) and float(ds.x[:, :, :2].max()) == -1.0
     assert ds.describe()["limit"] == 500 and ds.describe()["pad"] == 32
+
+
+def test_download_failure_names_the_flag_that_fixes_it(tmp_path):
+    """Offline, the message names the CLI flag (--base-url), not only the Python argument."""
+    with pytest.raises(AekitError, match="could not download.*--base-url"):
+        download("mnist", data_dir=tmp_path / "data", base_url="http://127.0.0.1:9/", timeout=5)

@@ -21,7 +21,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from aekit._version import __version__
+
     parser = _Parser(prog="aekit", description="The autoencoder family: train, evaluate, use.")
+    parser.add_argument("--version", action="version", version=f"aekit {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:  # in the order `aekit --help` lists them
         importlib.import_module(module).add_commands(sub)

@@ -29,7 +29,7 @@ def _write_csv(out: Path, scores, flagged, labels) -> None:
     from aekit.atomic import atomic_path
 
     with atomic_path(out) as tmp, open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
+        writer = csv.writer(f, lineterminator="\n")
         writer.writerow(["id", "score", "flagged"] + (["label"] if labels is not None else []))
         for i, (s, fl) in enumerate(zip(scores, flagged)):
             writer.writerow([i, repr(float(s)), int(fl)] + ([int(labels[i])] if labels is not None else []))

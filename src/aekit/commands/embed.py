@@ -40,7 +40,7 @@ def cmd_reconstruct(args) -> int:
     x_hat = inference.reconstruct(run.model, x)
     if out.suffix == ".png":
         lo = -1.0 if float(x.min()) < 0 else 0.0
-        save_reconstructions(x, x_hat, out, value_range=(lo, 1.0))
+        save_reconstructions(x, x_hat, out, n=len(x), value_range=(lo, 1.0))
     else:
         with atomic_path(out) as tmp, open(tmp, "wb") as f:
             np.save(f, x_hat.numpy())

@@ -105,7 +105,8 @@ def _fetch_verified(url: str, dest: Path, f: RemoteFile, timeout: float) -> None
         except (urllib.error.URLError, OSError, ValueError) as e:
             reason = getattr(e, "reason", None) or e
             raise AekitError(
-                f"could not download {url} ({reason}); check the connection, or pass base_url (a mirror) that serves {f.name}"
+                f"could not download {url} ({reason}); check the connection, or pass --base-url URL (base_url= in "
+                f"Python): a mirror that serves {f.name}"
             ) from None
         got = h.hexdigest()
         if got != want:
