@@ -592,3 +592,13 @@ def test_version_flag_prints_the_version(capsys):
 
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"aekit {aekit.__version__}"
+
+
+def test_models_lists_one_short_line_each_with_its_capabilities(capsys):
+    rc, out, _ = cli(capsys, "models")
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert rc == 0 and len(lines) == len(aekit.model_names())
+    assert all(len(line) <= 120 for line in lines), max(lines, key=len)
+    by_name = {line.split()[0]: line for line in lines}
+    assert "decode" in by_name["ae"] and "sample" in by_name["vae"]
+    assert "trainable_encoder" in by_name["infomax"] and "decode" not in by_name["infomax"].split("  ")[1]

@@ -366,3 +366,19 @@ def test_format_table_aligns_columns():
     assert lines[2].index("3.1235") > len("deep autoencoder")
     # default columns: every key, first-seen order
     assert format_table(rows).splitlines()[0].split() == ["model", "sse", "probe", "epochs"]
+
+
+def test_psnr_of_raw_tables_uses_the_data_s_own_range():
+    """[0, 1] data has range 1 and [-1, 1] data range 2; anything else (a raw table) its own span, not 2."""
+    import aekit
+    from aekit.data.dataset import ArrayDataset
+    from aekit.evaluate import evaluate_model
+
+    torch.manual_seed(0)
+    x = torch.rand(64, 5) * 10 - 2  # values in [-2, 8]
+    data = ArrayDataset(x, scale="raw")
+    run = aekit.train("pca", data, latent_dim=2)
+    x_hat = aekit.reconstruct(run.model, x)
+    span = float(x.max() - x.min())
+    got = evaluate_model(run.model, data, metrics=["reconstruction"])["psnr"]
+    assert got == pytest.approx(psnr(x, x_hat, data_range=span))

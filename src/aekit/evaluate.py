@@ -109,5 +109,11 @@ def evaluate_model(model, test, train=None, batch_size: int = 2048,
 
 
 def _data_range(x: torch.Tensor) -> float:
-    # [0,1] data has range 1, [-1,1] data (lines, tanh-scaled images) has range 2.
-    return 2.0 if float(x.min()) < 0 else 1.0
+    """The span PSNR is measured against: 1 for data in [0, 1], 2 for [-1, 1] (lines, tanh-scaled images), and
+    otherwise the data's own span (a raw table has no pixel range to assume)."""
+    lo, hi = float(x.min()), float(x.max())
+    if lo >= 0.0 and hi <= 1.0:
+        return 1.0
+    if lo >= -1.0 and hi <= 1.0:
+        return 2.0
+    return hi - lo

@@ -7,9 +7,13 @@ import sys
 def cmd_models(args) -> int:
     from aekit.registry import MODELS, model_names
 
+    width = 120
     for name in model_names():
-        doc = (MODELS[name].__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
-        print(f"{name:14s} {' '.join(doc.split())}")
+        doc = " ".join((MODELS[name].__doc__ or "").split())
+        summary = doc.split(" (")[0].split(". ")[0].split(": ")[0].rstrip(".")  # the model's name, before its paper
+        capabilities = ", ".join(sorted(MODELS[name].capabilities)) or "encode only"
+        line = f"{name:12s}  {capabilities:<44s}  {summary}"
+        print(line if len(line) <= width else line[:width - 3] + "...")
     return 0
 
 
