@@ -172,3 +172,27 @@ def test_inference_on_a_loaded_model_is_safe_from_many_threads(tmp_path):
                                            aekit.reconstruct(model, data.x, batch_size=32)), range(16)))
     for codes, recon in results:
         assert torch.equal(codes, alone[0]) and torch.equal(recon, alone[1])
+
+
+# ---- settings given again on resume --------------------------------------------------------------------------
+def test_resume_applies_a_new_lr_and_says_so(tmp_path, capsys):
+    """`--resume --lr X` trains on at X (it trained on at the checkpoint's lr while config.json said X)."""
+    data = ArrayDataset(torch.rand(64, 6, generator=torch.Generator().manual_seed(0)))
+    settings = dict(latent_dim=2, hidden=[8], batch_size=16, **QUIET)
+    aekit.train("ae", data, out=tmp_path / "run", epochs=2, lr=1e-3, **settings)
+    capsys.readouterr()
+    aekit.train("ae", data, out=tmp_path / "run", resume=True, epochs=3, lr=5e-4, **settings)
+    err = capsys.readouterr().err
+    assert "peak lr 0.001 -> 0.0005" in err and "planned over 12 steps now (it was 8)" in err
+    state = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
+    assert state["optimizers"][0]["param_groups"][0]["lr"] == pytest.approx(5e-4)
+
+
+def test_resume_with_the_same_settings_says_nothing(tmp_path, capsys):
+    data = ArrayDataset(torch.rand(64, 6, generator=torch.Generator().manual_seed(0)))
+    settings = dict(latent_dim=2, hidden=[8], batch_size=16, epochs=2, schedule="cosine", **QUIET)
+    aekit.train("ae", data, out=tmp_path / "run", **settings)
+    (tmp_path / "run" / "model.safetensors").unlink()
+    capsys.readouterr()
+    aekit.train("ae", data, out=tmp_path / "run", resume=True, **settings)
+    assert "resume:" not in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -187,6 +188,10 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
         if start_epoch > cfg.epochs:  # its model is not the one of `epochs` epochs the caller would report
             raise AekitError(f"the checkpoint in {run_dir} has trained {start_epoch} epochs, more than "
                              f"epochs={cfg.epochs}: resume with epochs >= {start_epoch}")
+        for note in _continue_with_settings(phases, optimizers, schedulers, options, cfg, step, total, steps,
+                                            state.get("total_steps")):
+            if fabric.is_global_zero:
+                print(f"aekit: resume: {note}", file=sys.stderr)
         logger.load_existing()
     else:
         torch.manual_seed(cfg.seed * 7919 + rank)  # noise/dropout streams; weights were seeded at build
@@ -251,7 +256,7 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
                     "model": model.state_dict(), "phases": list(phases),
                     "optimizers": [o.state_dict() for o in optimizers],
                     "schedulers": [s.state_dict() for s in schedulers], "rng": torch.get_rng_state(),
-                    "epoch": epoch + 1, "step": step})
+                    "epoch": epoch + 1, "step": step, "total_steps": total})
             logger.log(row)
             result.epochs_done += 1
             if on_epoch_end is not None:
@@ -261,6 +266,33 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
         logger.close()
         model.eval()
     return result
+
+
+def _continue_with_settings(phases, optimizers, schedulers, options, cfg: TrainConfig, step: int, total: int,
+                            steps_per_epoch: int, saved_total: int | None) -> list[str]:
+    """A resumed run trains with the settings given now, never silently with the checkpoint's: each phase's
+    peak lr, betas and weight decay are today's, and the lr schedule is planned over today's total steps,
+    continuing from ``step``. Returns one line for each thing that changed."""
+    notes = []
+    for phase, opt, sch in zip(phases, optimizers, schedulers):
+        want = options[phase].optimizer_settings(cfg.lr, cfg.betas, cfg.weight_decay)
+        if sch.base_lrs[0] != want["lr"]:
+            notes.append(f"phase {phase!r}: peak lr {sch.base_lrs[0]:g} -> {want['lr']:g} from step {step + 1}")
+            sch.base_lrs = [want["lr"] for _ in sch.base_lrs]
+        for key in ("betas", "weight_decay"):
+            have = opt.param_groups[0].get(key)
+            if have is None:  # SGD has no betas
+                continue
+            if (tuple(have) != tuple(want[key])) if key == "betas" else (have != want[key]):
+                notes.append(f"phase {phase!r}: {key} {have} -> {want[key]}")
+                for group in opt.param_groups:
+                    group[key] = want[key]
+        for group, base in zip(opt.param_groups, sch.base_lrs):  # the lr of the next step, on today's plan
+            group["initial_lr"], group["lr"] = base, base * lr_factor(step, total, cfg, steps_per_epoch)
+    if saved_total is not None and saved_total != total:
+        notes.append(f"the lr schedule ({cfg.schedule}) is planned over {total} steps now (it was {saved_total}); "
+                     f"it continues from step {step + 1}")
+    return notes
 
 
 def _progress(cfg: TrainConfig, fabric: Fabric, steps: int, epoch: int):
