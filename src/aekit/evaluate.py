@@ -25,7 +25,19 @@ from aekit.eval import cluster_scores, probe_accuracy, psnr, recon_mse, recon_ss
 DEFAULT = ("reconstruction", "probe", "clustering", "codes", "plugins")
 
 
-def _reconstruction(model, test, train, batch_size):
+class _Codes:
+    """The codes of a dataset, encoded once per ``evaluate_model`` call however many evaluations read them."""
+
+    def __init__(self, model, batch_size: int):
+        self.model, self.batch_size, self._done = model, batch_size, {}
+
+    def __call__(self, data) -> torch.Tensor:
+        if id(data) not in self._done:
+            self._done[id(data)] = inference.encode(self.model, data.x, self.batch_size).flatten(1)
+        return self._done[id(data)]
+
+
+def _reconstruction(model, test, train, batch_size, codes):
     if not model.can("decode"):
         return f"model {model.name!r} has no decoder (capability 'decode')"
     x_hat = inference.reconstruct(model, test.x, batch_size)
@@ -37,26 +49,24 @@ def _labelled(data) -> bool:
     return data is not None and data.y is not None and len(torch.unique(data.y)) > 1
 
 
-def _probe(model, test, train, batch_size):
+def _probe(model, test, train, batch_size, codes):
     if not (_labelled(test) and train is not None and train.y is not None):
         return "needs labelled training and test data"
-    z_train = inference.encode(model, train.x, batch_size).flatten(1)
-    z_test = inference.encode(model, test.x, batch_size).flatten(1)
-    return {"probe_accuracy": probe_accuracy(z_train, train.y, z_test, test.y)}
+    return {"probe_accuracy": probe_accuracy(codes(train), train.y, codes(test), test.y)}
 
 
-def _clustering(model, test, train, batch_size):
+def _clustering(model, test, train, batch_size, codes):
     if not _labelled(test):
         return "needs test data with two or more classes"
-    return cluster_scores(inference.encode(model, test.x, batch_size).flatten(1), test.y)
+    return cluster_scores(codes(test), test.y)
 
 
-def _codes(model, test, train, batch_size):
+def _codes(model, test, train, batch_size, codes):
     with torch.no_grad(), inference.eval_mode(model):
         return model.code_metrics(test.x)  # e.g. a codebook's usage over the whole test set
 
 
-def _lines(model, test, train, batch_size):
+def _lines(model, test, train, batch_size, codes):
     """ACAI's interpolation scores, for the synthetic ``lines`` data at its native 32x32."""
     from aekit.data.lines import SIZE
     from aekit.eval.lines import evaluate_lines_model
@@ -71,7 +81,7 @@ def _lines(model, test, train, batch_size):
             "lines_endpoint_mean_distance": scores["endpoint_mean_distance_x1e3"]}
 
 
-def _embedding_score(model, test, train, batch_size):
+def _embedding_score(model, test, train, batch_size, codes):
     from aekit.eval.embedding_score import embedding_score
 
     return embedding_score(model, test)
@@ -97,8 +107,9 @@ def evaluate_model(model, test, train=None, batch_size: int = 2048,
         raise AekitError(f"unknown evaluation {', '.join(unknown)}: choose from {', '.join(EVALUATIONS)}")
     out: dict = {}
     skipped: dict[str, str] = {}
+    codes = _Codes(model, batch_size)
     for name in asked:
-        result = EVALUATIONS[name](model, test, train, batch_size)
+        result = EVALUATIONS[name](model, test, train, batch_size, codes)
         if isinstance(result, str):  # the reason it does not apply
             skipped[name] = result
         else:

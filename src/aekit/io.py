@@ -126,11 +126,14 @@ KINDS = {  # what a folder is, from its JSON: a run of `aekit train`, a classifi
 
 
 def kind_of(config: Any, marker: str) -> str | None:
+    """What a folder is, from the JSON file ``marker`` it holds: "index", "run" (a config without "kind"),
+    the "kind" a config names, or None for JSON that is not aekit's."""
     if marker == INDEX_META:
         return "index"
-    if isinstance(config, dict):
-        return "run" if "kind" not in config else config.get("kind") if config.get("kind") in KINDS else None
-    return None
+    if not isinstance(config, dict):
+        return None
+    kind = config.get("kind", "run")
+    return kind if kind in KINDS else None
 
 
 def read_dir(path: str | Path, kind: str) -> tuple[Path, dict]:

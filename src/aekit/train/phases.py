@@ -101,6 +101,3 @@ class PhaseContext:
 
     def get(self, key: str, default: Any = None) -> Any:
         return self._store.get(key, default)
-
-    def keys(self):
-        return self._store.keys()
