@@ -128,19 +128,24 @@ def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tmp_path):
 
 
 def test_checkpoint_round_trips_nested_optimizer_state(tmp_path):
+    # a whole training state (a checkpoint holding anything else is refused since issue 17)
     model = torch.nn.Linear(3, 2)
     opt = torch.optim.Adam(model.parameters())
+    sch = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0)
     model(torch.randn(4, 3)).sum().backward()
     opt.step()
-    save_checkpoint(tmp_path / "c.safetensors", {"opt": opt.state_dict(), "epoch": 3})
+    sch.step()
+    save_checkpoint(tmp_path / "c.safetensors", {"model": model.state_dict(), "optimizers": [opt.state_dict()],
+                                                 "schedulers": [sch.state_dict()], "rng": torch.get_rng_state(),
+                                                 "epoch": 1, "step": 1})
     back = load_checkpoint(tmp_path / "c.safetensors")
-    assert back["epoch"] == 3
+    assert back["epoch"] == 1
     ref = opt.state_dict()
-    assert set(back["opt"]["state"]) == set(ref["state"])  # int keys survive
+    assert set(back["optimizers"][0]["state"]) == set(ref["state"])  # int keys survive
     for k in ref["state"]:
         for name, t in ref["state"][k].items():
-            assert torch.equal(back["opt"]["state"][k][name], t)
-    assert back["opt"]["param_groups"] == ref["param_groups"]
+            assert torch.equal(back["optimizers"][0]["state"][k][name], t)
+    assert back["optimizers"][0]["param_groups"] == ref["param_groups"]
 
 
 def test_bf16_mixed_precision_trains_as_well_as_fp32():

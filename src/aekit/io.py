@@ -69,13 +69,36 @@ def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:
+    return read_header(path)[0]
+
+
+def tensor_specs(path: str | Path) -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file as ``meta`` tensors: their names, shapes and dtypes from the file's
+    header alone, so a file can be checked against a model before its data is read or memory allocated."""
+    return read_header(path)[1]
+
+
+def read_header(path: str | Path, fix: str = "retrain or restore it") -> tuple[dict[str, str], dict[str, torch.Tensor]]:
+    """A safetensors file's metadata and its tensors as ``meta`` tensors (see ``tensor_specs``); a file that
+    cannot be read is one line ending in ``fix``."""
     from safetensors import safe_open
 
     try:
         with safe_open(str(path), framework="pt") as f:
-            return f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise AekitError(f"{path} is not a readable safetensors file ({e}): it is damaged; retrain or restore it") from None
+            specs = {}
+            for key in f.keys():
+                piece = f.get_slice(key)
+                specs[key] = torch.empty(piece.get_shape(), dtype=_DTYPES[piece.get_dtype()], device="meta")
+            return f.metadata() or {}, specs
+    except FileNotFoundError:
+        raise AekitError(f"{path} does not exist: the run did not finish; resume it with `aekit train --resume`") from None
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError) as e:
+        raise AekitError(f"{path} is not a readable safetensors file ({e}): it is damaged; {fix}") from None
+
+
+_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+           "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+           "BOOL": torch.bool}  # safetensors' dtype names -> torch's (others are refused as KeyError above)
 
 
 def versions() -> dict[str, str]:
@@ -87,20 +110,36 @@ def save_model(run_dir: str | Path, model) -> None:
     save_tensors(Path(run_dir) / WEIGHTS, model.state_dict())
 
 
-def load_state(model, state: dict[str, torch.Tensor], source: str) -> None:
-    """Load weights strictly; any mismatch means the file is not this model's."""
-    own = model.state_dict()
+def kind(dtype: torch.dtype) -> str:
+    """What a tensor's numbers are: weights may be stored at another precision, never as another kind."""
+    if dtype.is_floating_point:
+        return "floating"
+    if dtype.is_complex:
+        return "complex"
+    return "boolean" if dtype == torch.bool else "integer"
+
+
+def check_state(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], source: str,
+                fix: str = "it belongs to another run or is damaged; retrain or restore it") -> None:
+    """Refuse ``state`` (tensors, or ``meta`` tensors from a file's header) unless it has exactly the names,
+    shapes and kinds of numbers of ``own``: int64 weights would be cast into a float model without a word."""
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
-    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
-    if missing or unexpected or wrong:
-        detail = "; ".join(
-            f"{what}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
-            for what, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", wrong))
-            if keys
-        )
-        raise AekitError(f"{source} does not match the model in config.json ({detail}): "
-                         f"it belongs to another run or is damaged; retrain or restore it")
+    common = sorted(set(own) & set(state))
+    wrong = [f"{k} is {tuple(state[k].shape)}, the model's {tuple(own[k].shape)}" for k in common
+             if own[k].shape != state[k].shape]
+    kinds = [f"{k} is {state[k].dtype}, the model's {own[k].dtype}" for k in common
+             if kind(own[k].dtype) != kind(state[k].dtype)]
+    problems = [(what, keys) for what, keys in (("missing", missing), ("unexpected", unexpected),
+                                                 ("wrong shape", wrong), ("wrong kind of numbers", kinds)) if keys]
+    if problems:
+        detail = "; ".join(f"{what}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}" for what, keys in problems)
+        raise AekitError(f"{source} does not match the model in config.json ({detail}): {fix}")
+
+
+def load_state(model, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load weights strictly; any mismatch means the file is not this model's."""
+    check_state(model.state_dict(), state, source)
     model.load_state_dict(state)
 
 
@@ -133,7 +172,7 @@ def kind_of(config: Any, marker: str) -> str | None:
     if not isinstance(config, dict):
         return None
     kind = config.get("kind", "run")
-    return kind if kind in KINDS else None
+    return kind if isinstance(kind, str) and kind in KINDS else None
 
 
 def read_dir(path: str | Path, kind: str) -> tuple[Path, dict]:
@@ -153,18 +192,45 @@ def read_dir(path: str | Path, kind: str) -> tuple[Path, dict]:
     return path, config
 
 
+def read_run_config(path: str | Path) -> dict:
+    """The ``config.json`` of the run in folder ``path``, checked against its schema (``aekit.schema``) before
+    anything is built from it: what ``load_run`` and ``aekit train --resume`` read."""
+    from aekit.schema import check_run_config
+
+    path, config = read_dir(path, "run")
+    return check_run_config(config, path / CONFIG)
+
+
+def described_model(path: str | Path, config: dict):
+    """The model the (checked) ``config`` of the run in ``path`` describes, on the ``meta`` device: names, shapes
+    and dtypes, no memory however large it claims to be. A value its constructor refuses is blamed on the file."""
+    from aekit.registry import skeleton
+
+    try:
+        return skeleton(config["model"], **config["hparams"])
+    except AekitError as e:
+        raise AekitError(f"{Path(path) / CONFIG}: {e}: the file is damaged or was edited; restore it, "
+                         f"or retrain") from None
+
+
 def load_run(path: str | Path) -> Run:
     from aekit.registry import build, complete_hparams
 
-    path, config = read_dir(path, "run")
-    if "model" not in config or "hparams" not in config:
-        raise AekitError(f"{path / CONFIG} lacks 'model' or 'hparams': it is not an aekit run config")
-    model = build(config["model"], **config["hparams"])
+    path = Path(path)
+    config = read_run_config(path)
+    name, hparams = config["model"], config["hparams"]
+    described = described_model(path, config)
+    # Before a byte of the weights is read or a weight allocated: the file's header must match the model the
+    # config describes (latent_dim: 2000000 would otherwise build a 4 GB model first).
+    check_state(described.state_dict(), described.upgrade_state_dict(tensor_specs(path / WEIGHTS)),
+                str(path / WEIGHTS), fix=f"{CONFIG} was edited, or the weights belong to another run; "
+                                         f"restore the run's own {CONFIG} and {WEIGHTS}, or retrain")
+    model = build(name, **hparams)
     load_state(model, model.upgrade_state_dict(load_tensors(path / WEIGHTS)), str(path / WEIGHTS))
     model.eval()
     metrics = read_json(path / METRICS) if (path / METRICS).exists() else {}
     # a run of an earlier release lacks settings added since: recorded with today's defaults, as it is rebuilt
-    config = {**config, "hparams": complete_hparams(config["model"], config["hparams"])}
+    config = {**config, "hparams": complete_hparams(name, hparams)}
     return Run(model=model, config=config, metrics=metrics, path=path, frontend=load_frontend(path, config))
 
 

@@ -58,19 +58,48 @@ def complete_hparams(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
 
 
 def build(name: str, **hparams: Any):
-    """Instantiate a registered model; unknown hyperparameters are a user error, not a TypeError."""
+    """Instantiate a registered model; unknown hyperparameters, values not of their declared type and a model
+    larger than this machine's memory are user errors, refused before any weight is allocated."""
+    fits_in_memory(skeleton(name, **hparams))
+    return _construct(name, hparams)
+
+
+def skeleton(name: str, **hparams: Any):
+    """Model ``name`` built on PyTorch's ``meta`` device: every parameter's name, shape and dtype, no memory
+    and no random numbers drawn. What a config describes is compared with its weights file through this."""
+    import torch
+
+    with torch.device("meta"):
+        return _construct(name, hparams)
+
+
+def _construct(name: str, hparams: dict[str, Any]):
+    from aekit.schema import check_hparams
+
     cls = get(name)
-    valid = hparam_names(name)
-    unknown = sorted(set(hparams) - set(valid))
-    if unknown:
-        raise AekitError(f"model {name!r} has no setting {', '.join(unknown)}: it takes {', '.join(valid)}")
+    check_hparams(name, hparams)
     try:
         return cls(**hparams)
     except AekitError:
         raise
-    except (TypeError, ValueError) as e:  # a bad value for a known setting, e.g. hidden="abc"
-        raise AekitError(f"model {name!r}: a setting has a value of the wrong kind ({e}); check "
+    except (TypeError, ValueError) as e:  # a bad value of the right type for a known setting
+        raise AekitError(f"model {name!r}: a setting has a value it cannot take ({e}); check "
                          f"{', '.join(f'{k}={v!r}' for k, v in hparams.items())} (e.g. --set hidden=[1000,500])") from None
+
+
+def fits_in_memory(model) -> None:
+    """Refuse a model whose parameters and buffers alone would not fit in this machine's memory."""
+    import os
+
+    size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):  # a system that does not say
+        return
+    if size > memory:
+        raise AekitError(f"model {model.name!r} with these settings needs {size / 2**30:.1f} GiB for its weights, "
+                         f"more than this machine's {memory / 2**30:.1f} GiB: lower latent_dim, hidden or the "
+                         f"widths of its parts")
 
 
 # ---- parts: the networks models are built from (nn/parts.py) --------------------------------------------

@@ -71,7 +71,7 @@ def train(model: str | Model, data, *, test=None, out: str | Path | None = None,
         created = wrote_config = False
         if out_path is not None:
             if resume:
-                saved = io.read_json(out_path / io.CONFIG)
+                saved = io.read_run_config(out_path)
                 if saved.get("model") != name or complete_hparams(name, saved.get("hparams") or {}) != model.hparams:
                     raise AekitError(f"--resume: {out_path} holds a {saved.get('model')!r} run with other settings; "
                                      f"resume it with its own settings or choose another --out")

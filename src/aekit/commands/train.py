@@ -12,6 +12,7 @@ from aekit.errors import AekitError
 def cmd_train(args) -> int:
     from aekit import io
     from aekit.runs import train
+    from aekit.train.checkpoint import check_checkpoint
 
     out = check_out(args.out, folder=True)
     if args.resume and not (out / io.CONFIG).is_file():
@@ -22,7 +23,9 @@ def cmd_train(args) -> int:
     settings = train_settings(args)
     model = args.model
     if args.resume:
-        saved = io.read_json(out / io.CONFIG)
+        saved = io.read_run_config(out)  # checked against its schema before any setting is used
+        if (out / io.CHECKPOINT).is_file():  # and its checkpoint against the model it describes, from headers alone
+            check_checkpoint(out / io.CHECKPOINT, model=io.described_model(out, saved))
         model = model or saved["model"]
         source = run_source(args, saved)
         settings = {**saved["hparams"], **{k: v for k, v in saved["train"].items()}, **settings}

@@ -96,7 +96,7 @@ def constructor_parameters(cls: type) -> dict[str, inspect.Parameter]:
         if init is None:
             continue
         follow = False
-        for name, p in list(inspect.signature(getattr(init, "__wrapped__", init)).parameters.items())[1:]:
+        for name, p in list(_signature(getattr(init, "__wrapped__", init)).parameters.items())[1:]:
             if p.kind is inspect.Parameter.VAR_KEYWORD:
                 follow = True
             elif p.kind is not inspect.Parameter.VAR_POSITIONAL:
@@ -104,6 +104,15 @@ def constructor_parameters(cls: type) -> dict[str, inspect.Parameter]:
         if not follow:
             break
     return params
+
+
+def _signature(function) -> inspect.Signature:
+    """``function``'s signature with its annotations as types (config.json is checked against them, see
+    ``aekit.schema``); a model whose annotations cannot be evaluated keeps them as text, which checks nothing."""
+    try:
+        return inspect.signature(function, eval_str=True)
+    except (NameError, TypeError, SyntaxError, AttributeError):
+        return inspect.signature(function)
 
 
 class FeatureSoftmax(nn.Module):

@@ -61,6 +61,8 @@ class MLP(nn.Sequential):
     ):
         if len(widths) < 2:
             raise AekitError(f"an MLP needs at least an input and an output width, got {list(widths)}")
+        if any(int(w) <= 0 for w in widths):
+            raise AekitError(f"an MLP's widths must be positive, got {list(widths)}: check hidden and latent_dim")
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
             layers.append(nn.Linear(a, b))

@@ -85,6 +85,7 @@ class Critic(nn.Module):
 def resolve(spec: Mapping[str, Any] | str) -> tuple[Part, dict[str, Any]]:
     """The part of ``spec`` and its full options (defaults filled in); a bad spec is one line that says why."""
     from aekit.registry import get_part
+    from aekit.schema import check_part_options
 
     if isinstance(spec, str):
         spec = {"part": spec}
@@ -97,6 +98,7 @@ def resolve(spec: Mapping[str, Any] | str) -> tuple[Part, dict[str, Any]]:
     if unknown:
         known = ", ".join(part.defaults) or "none"
         raise AekitError(f"unknown option(s) {', '.join(unknown)} for part {part.name!r}: it takes {known}")
+    check_part_options(part, options)  # each option of the type of its declared default
     return part, {**part.defaults, **options}
 
 

@@ -3,17 +3,31 @@
 Optimiser and scheduler state dicts are nested Python structures with tensors inside; the tensors go
 into the safetensors payload under generated keys and the rest into a JSON "skeleton", so resuming
 never unpickles anything.
+
+A checkpoint is read in two passes. First its structure, from the file's header alone (the skeleton, and
+each tensor's name, shape and dtype as a ``meta`` tensor): the keys and types training needs, epoch and step
+that agree with each other and with the schedulers, an RNG state torch can take and, when the loop passes
+them, weights and optimiser state that fit the model and optimisers they will be loaded into. Only then are
+the numbers read. A damaged or foreign checkpoint is one line naming the file and the fix, never a
+``KeyError`` from inside torch, and int64 weights are never cast silently into a float model.
 """
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import torch
 
 from aekit.errors import AekitError
-from aekit.io import load_tensors, read_metadata, save_tensors
+from aekit.io import check_state, kind, load_tensors, read_header, save_tensors
+
+KEY = "aekit_checkpoint"  # the metadata entry holding the skeleton
+FIX = "delete it to train anew (without --resume), or restore it"
+
+
+class _Damaged(Exception):
+    """What is wrong with a checkpoint's structure (becomes one AekitError naming the file)."""
 
 
 def _flatten(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
@@ -30,13 +44,19 @@ def _flatten(obj: Any, prefix: str, tensors: dict[str, torch.Tensor]) -> Any:
     return obj
 
 
-def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
-    if isinstance(obj, dict) and "__tensor__" in obj:
-        return tensors[obj["__tensor__"]]
-    if isinstance(obj, dict) and "__tuple__" in obj:
-        return tuple(_unflatten(v, tensors) for v in obj["__tuple__"])
-    if isinstance(obj, dict) and "__dict__" in obj:
-        return {k: _unflatten(v, tensors) for k, v in obj["__dict__"]}
+def _unflatten(obj: Any, tensors: Mapping[str, torch.Tensor]) -> Any:
+    if isinstance(obj, dict):
+        if set(obj) == {"__tensor__"}:
+            if not isinstance(obj["__tensor__"], str) or obj["__tensor__"] not in tensors:
+                raise _Damaged(f"it refers to a tensor {str(obj['__tensor__'])[:40]!r} it does not hold")
+            return tensors[obj["__tensor__"]]
+        if set(obj) == {"__tuple__"} and isinstance(obj["__tuple__"], list):
+            return tuple(_unflatten(v, tensors) for v in obj["__tuple__"])
+        pairs = obj.get("__dict__") if set(obj) == {"__dict__"} else None
+        if not isinstance(pairs, list) or not all(isinstance(p, list) and len(p) == 2 and
+                                                   isinstance(p[0], (str, int)) for p in pairs):
+            raise _Damaged("its structure is not one aekit writes")
+        return {k: _unflatten(v, tensors) for k, v in pairs}
     if isinstance(obj, list):
         return [_unflatten(v, tensors) for v in obj]
     return obj
@@ -45,11 +65,143 @@ def _unflatten(obj: Any, tensors: dict[str, torch.Tensor]) -> Any:
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     tensors: dict[str, torch.Tensor] = {}
     skeleton = _flatten(state, "s", tensors)
-    save_tensors(path, tensors, metadata={"aekit_checkpoint": json.dumps(skeleton)})
+    save_tensors(path, tensors, metadata={KEY: json.dumps(skeleton)})
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    meta = read_metadata(path)
-    if "aekit_checkpoint" not in meta:
-        raise AekitError(f"{path} is not an aekit training checkpoint: delete it or start a new run")
-    return _unflatten(json.loads(meta["aekit_checkpoint"]), load_tensors(path))
+def load_checkpoint(path: str | Path, model=None, optimizers: Mapping[str, torch.optim.Optimizer] | None = None
+                    ) -> dict[str, Any]:
+    """The training state saved at ``path``, read only after :func:`check_checkpoint` passed."""
+    skeleton = check_checkpoint(path, model, optimizers)
+    return _unflatten(skeleton, load_tensors(path))
+
+
+def check_checkpoint(path: str | Path, model=None, optimizers: Mapping[str, torch.optim.Optimizer] | None = None
+                     ) -> Any:
+    """Check the checkpoint at ``path`` from its header alone (see the module docstring); with ``model`` (which
+    may live on the ``meta`` device) and ``optimizers`` (phase -> optimiser, as the loop builds them) also that
+    it fits them. Returns its JSON skeleton."""
+    meta, specs = read_header(path, fix=FIX)
+    if KEY not in meta:
+        raise AekitError(f"{path} is not an aekit training checkpoint: {FIX}")
+    try:
+        skeleton = json.loads(meta[KEY])
+        state = _unflatten(skeleton, specs)
+        _check_structure(state)
+        if optimizers is not None:
+            _check_optimizers(state, optimizers)
+    except (_Damaged, ValueError, RecursionError) as e:  # ValueError: broken JSON
+        raise AekitError(f"{path} is a damaged or foreign training checkpoint: {e}; {FIX}") from None
+    if model is not None:
+        check_state(model.state_dict(), state["model"], str(path), fix=f"it was written for another model; {FIX}")
+    return skeleton
+
+
+# ---- what a checkpoint must hold -----------------------------------------------------------------------------
+REQUIRED = ("model", "optimizers", "schedulers", "rng", "epoch", "step")
+OPTIONAL = ("phases", "total_steps")  # checkpoints of earlier releases lack them
+
+
+def _require(ok: bool, what: str) -> None:
+    if not ok:
+        raise _Damaged(what)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_structure(state: Any) -> None:
+    from aekit.schema import fits, hint_of_default
+
+    _require(isinstance(state, dict), "it holds no training state")
+    missing = [k for k in REQUIRED if k not in state]
+    _require(not missing, f"it lacks {', '.join(missing)}")
+    unknown = sorted(str(k) for k in set(state) - set(REQUIRED) - set(OPTIONAL))
+    _require(not unknown, f"it holds unknown entries {', '.join(unknown)}")
+    _require(isinstance(state["model"], dict) and all(isinstance(k, str) and isinstance(v, torch.Tensor)
+                                                       for k, v in state["model"].items()), "its weights are not tensors")
+
+    optimizers, schedulers = state["optimizers"], state["schedulers"]
+    _require(isinstance(optimizers, list) and optimizers and isinstance(schedulers, list)
+             and len(schedulers) == len(optimizers), "it needs one optimiser and one scheduler state per phase")
+    phases = state.get("phases", [f"#{i}" for i in range(len(optimizers))])
+    _require(isinstance(phases, list) and len(phases) == len(optimizers) and len(set(map(str, phases))) == len(phases)
+             and all(isinstance(p, str) for p in phases), "its phases do not match its optimisers")
+    for opt in optimizers:
+        _check_optimizer_shape(opt)
+
+    epoch, step, total = state["epoch"], state["step"], state.get("total_steps")
+    _require(_is_int(epoch) and _is_int(step) and 0 <= epoch <= step,
+             f"epoch {epoch!r} and step {step!r} must be whole numbers with 0 <= epoch <= step (each epoch takes a step)")
+    _require(total is None or (_is_int(total) and step <= total), f"step {step} is past its total_steps {total!r}")
+
+    template = _scheduler_template()
+    for sch, opt in zip(schedulers, optimizers):
+        _require(isinstance(sch, dict), "a scheduler state is not a mapping")
+        unknown = sorted(str(k) for k in set(sch) - set(template))
+        _require(not unknown, f"a scheduler state has unknown entries {', '.join(unknown)}")
+        bad = [k for k, v in sch.items() if not fits(v, hint_of_default(template[k]))]
+        _require(not bad, f"a scheduler state has values of the wrong type in {', '.join(bad)}")
+        _require(len(sch.get("base_lrs", [])) == len(opt["param_groups"]) and all(
+            lr > 0 for lr in sch.get("base_lrs", [])), "a scheduler's learning rates do not match its optimiser")
+        _require(sch.get("last_epoch", step) == step,
+                 f"a scheduler has taken {sch.get('last_epoch')} steps, the checkpoint says {step}")
+
+    rng, want = state["rng"], torch.get_rng_state()
+    _require(isinstance(rng, torch.Tensor) and rng.dtype == want.dtype and rng.shape == want.shape,
+             f"its random number state is not torch's ({want.numel()} bytes)")
+
+
+def _check_optimizer_shape(opt: Any) -> None:
+    _require(isinstance(opt, dict) and isinstance(opt.get("state"), dict) and isinstance(opt.get("param_groups"), list)
+             and opt["param_groups"], "an optimiser state lacks its state or parameter groups")
+    indices: list[int] = []
+    for group in opt["param_groups"]:
+        _require(isinstance(group, dict) and isinstance(group.get("params"), list)
+                 and all(_is_int(i) for i in group["params"]), "an optimiser's parameter group is damaged")
+        indices += group["params"]
+    _require(len(set(indices)) == len(indices), "an optimiser lists a parameter twice")
+    for index, entry in opt["state"].items():
+        _require(index in indices and isinstance(entry, dict) and all(isinstance(k, str) for k in entry),
+                 f"an optimiser holds state for parameter {index!r}, which it does not list")
+
+
+def _check_optimizers(state: dict, optimizers: Mapping[str, torch.optim.Optimizer]) -> None:
+    """The saved optimiser state of each phase fits the optimiser the loop built for it: the same parameter
+    groups and indices, settings of the same types, moments of each parameter's shape."""
+    from aekit.schema import fits, hint_of_default
+
+    saved_phases = state.get("phases", list(optimizers))
+    if set(saved_phases) != set(optimizers):  # the loop says which phases differ
+        return
+    for phase, saved in zip(saved_phases, state["optimizers"]):
+        live = optimizers[phase]
+        template = live.state_dict()
+        other = f"it holds optimiser state for other parameters in phase {phase!r}"
+        _require(len(saved["param_groups"]) == len(template["param_groups"]), other)
+        shapes: dict[int, torch.Size] = {}
+        for group, want, params in zip(saved["param_groups"], template["param_groups"], live.param_groups):
+            _require(group["params"] == want["params"], other)
+            bad = [k for k, v in group.items() if k in want and not fits(v, hint_of_default(want[k]))]
+            _require(not bad, f"phase {phase!r}: optimiser settings of the wrong type in {', '.join(bad)}")
+            shapes.update({i: p.shape for i, p in zip(want["params"], params["params"])})
+        for index, entry in saved["state"].items():
+            for name, value in entry.items():
+                if isinstance(value, torch.Tensor):
+                    _require(kind(value.dtype) == "floating" and value.shape in (torch.Size([]), shapes[index]),
+                             f"{other} ({name} of parameter {index} is {value.dtype} {tuple(value.shape)}, "
+                             f"the parameter {tuple(shapes[index])})")
+                else:
+                    _require(value is None or isinstance(value, (int, float)),
+                             f"phase {phase!r}: optimiser state {name!r} is {type(value).__name__}")
+
+
+_TEMPLATE: dict[str, Any] = {}
+
+
+def _scheduler_template() -> dict[str, Any]:
+    """What torch's LambdaLR (the loop's scheduler) saves: the keys and value types a checkpoint may hold."""
+    if not _TEMPLATE:
+        opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+        _TEMPLATE.update(torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0).state_dict())
+    return _TEMPLATE

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,7 +39,15 @@ class TrainConfig:
         checks = [
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
-            (self.lr > 0, "lr must be > 0"),
+            (0 < self.lr < math.inf, "lr must be a finite number > 0"),
+            (len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas must be two numbers in [0, 1)"),
+            (self.weight_decay >= 0, "weight_decay must be >= 0"),
+            (self.warmup_epochs >= 0, "warmup_epochs must be >= 0"),
+            (0 <= self.min_lr_ratio <= 1, "min_lr_ratio must lie in [0, 1]"),
+            (self.eval_every >= 0, "eval_every must be >= 0 (0: only at the end)"),
+            (self.eval_batch_size >= 1, "eval_batch_size must be >= 1"),
+            (self.steps_per_epoch is None or self.steps_per_epoch >= 1, "steps_per_epoch must be >= 1 or None"),
+            (0 <= self.seed < 2**32, "seed must be a whole number in [0, 2**32)"),
             (self.optimizer in ("adam", "adamw", "sgd"), "optimizer must be adam, adamw or sgd"),
             (self.schedule in ("none", "cosine", "linear"), "schedule must be none, cosine or linear"),
             (self.precision in ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true"),

@@ -169,7 +169,7 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
     if resume:
         if checkpoint_path is None or not checkpoint_path.exists():
             raise AekitError(f"nothing to resume: no {CHECKPOINT} in {run_dir}; train without --resume")
-        state = load_checkpoint(checkpoint_path)
+        state = load_checkpoint(checkpoint_path, model=model, optimizers=dict(zip(phases, optimizers)))
         model.load_state_dict(state["model"])
         saved = tuple(state.get("phases", phases))  # checkpoints before phases were recorded: the model's order
         if sorted(saved) != sorted(phases):
