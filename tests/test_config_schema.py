@@ -297,3 +297,18 @@ def test_only_aekit_errors_escape_load_checkpoint_of_mutated_metadata(base_run, 
                 check()
             except AekitError:
                 pass
+
+
+def test_the_meta_skeleton_draws_no_random_numbers_and_matches_the_model():
+    """``build`` sizes a model on the meta device first: seeded weights must be what they were without it."""
+    from aekit.registry import model_names, skeleton
+
+    for name in model_names():
+        torch.manual_seed(0)
+        expected = torch.rand(4)
+        torch.manual_seed(0)
+        described = skeleton(name)
+        assert torch.equal(torch.rand(4), expected), name
+        real = aekit.build(name).state_dict()
+        assert {k: (v.shape, v.dtype) for k, v in described.state_dict().items()} == {
+            k: (v.shape, v.dtype) for k, v in real.items()}, name

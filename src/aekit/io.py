@@ -203,7 +203,8 @@ def read_run_config(path: str | Path) -> dict:
 
 def described_model(path: str | Path, config: dict):
     """The model the (checked) ``config`` of the run in ``path`` describes, on the ``meta`` device: names, shapes
-    and dtypes, no memory however large it claims to be. A value its constructor refuses is blamed on the file."""
+    and dtypes, no memory however large it claims to be (None: see ``registry.skeleton``). A value its
+    constructor refuses is blamed on the file."""
     from aekit.registry import skeleton
 
     try:
@@ -220,11 +221,12 @@ def load_run(path: str | Path) -> Run:
     config = read_run_config(path)
     name, hparams = config["model"], config["hparams"]
     described = described_model(path, config)
-    # Before a byte of the weights is read or a weight allocated: the file's header must match the model the
-    # config describes (latent_dim: 2000000 would otherwise build a 4 GB model first).
-    check_state(described.state_dict(), described.upgrade_state_dict(tensor_specs(path / WEIGHTS)),
-                str(path / WEIGHTS), fix=f"{CONFIG} was edited, or the weights belong to another run; "
-                                         f"restore the run's own {CONFIG} and {WEIGHTS}, or retrain")
+    if described is not None:
+        # Before a byte of the weights is read or a weight allocated: the file's header must match the model the
+        # config describes (latent_dim: 2000000 would otherwise build a 4 GB model first).
+        check_state(described.state_dict(), described.upgrade_state_dict(tensor_specs(path / WEIGHTS)),
+                    str(path / WEIGHTS), fix=f"{CONFIG} was edited, or the weights belong to another run; "
+                                             f"restore the run's own {CONFIG} and {WEIGHTS}, or retrain")
     model = build(name, **hparams)
     load_state(model, model.upgrade_state_dict(load_tensors(path / WEIGHTS)), str(path / WEIGHTS))
     model.eval()

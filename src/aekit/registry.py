@@ -60,17 +60,23 @@ def complete_hparams(name: str, hparams: dict[str, Any]) -> dict[str, Any]:
 def build(name: str, **hparams: Any):
     """Instantiate a registered model; unknown hyperparameters, values not of their declared type and a model
     larger than this machine's memory are user errors, refused before any weight is allocated."""
-    fits_in_memory(skeleton(name, **hparams))
+    described = skeleton(name, **hparams)
+    if described is not None:
+        fits_in_memory(described)
     return _construct(name, hparams)
 
 
 def skeleton(name: str, **hparams: Any):
     """Model ``name`` built on PyTorch's ``meta`` device: every parameter's name, shape and dtype, no memory
-    and no random numbers drawn. What a config describes is compared with its weights file through this."""
+    and no random numbers drawn. What a config describes is compared with its weights file through this.
+    None for a model whose constructor computes with real numbers (meta tensors have none): it goes unchecked."""
     import torch
 
-    with torch.device("meta"):
-        return _construct(name, hparams)
+    try:
+        with torch.device("meta"):
+            return _construct(name, hparams)
+    except (RuntimeError, NotImplementedError):  # e.g. ``.item()`` on a meta tensor; a real build says more
+        return None
 
 
 def _construct(name: str, hparams: dict[str, Any]):

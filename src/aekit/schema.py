@@ -79,8 +79,7 @@ def describe(hint: Any) -> str:
     if origin is tuple and args and args[-1] is not Ellipsis:
         return f"a list of {len(args)} items ({', '.join(describe(a) for a in args)})"
     if origin in (tuple, list, collections.abc.Sequence) or hint in (tuple, list, collections.abc.Sequence):
-        inner = describe(args[0]) if args else "values"
-        return f"a list of at most {MAX_ITEMS} {_plural(inner)}"
+        return f"a list of {_plural(describe(args[0])) if args else 'values'}"
     if origin in (dict, collections.abc.Mapping):
         return "a mapping"
     return getattr(hint, "__name__", str(hint))
@@ -110,6 +109,8 @@ def problem(values: Mapping[str, Any], declared: Mapping[str, tuple[Any, Any]], 
         return f"{what} has no setting {', '.join(map(repr, unknown))}: it takes {', '.join(declared)}"
     for key, value in values.items():
         hint, default = declared[key]
+        if _is_list(value) and len(value) > MAX_ITEMS:
+            return f"{what} setting {key!r} holds {len(value)} items, more than the {MAX_ITEMS} any setting may hold"
         if not fits(value, hint):
             example = f" (its default is {json.dumps(default, default=list)})" if fits(default, hint) else ""
             return f"{what} setting {key!r} must be {describe(hint)}, got {_short(value)}{example}"
@@ -183,7 +184,7 @@ def check_run_config(config: Any, path: str | Path) -> dict[str, Any]:
                                     ("train", train_settings(), "training")):
         found = problem(config.get(section) or {}, declared, what)
         if found:
-            refuse(f"{section}: {found}")
+            refuse(found)
     try:
         TrainConfig(**config.get("train", {}))  # the ranges TrainConfig declares
         source = (config.get("data") or {}).get("source")

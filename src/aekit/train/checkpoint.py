@@ -84,12 +84,15 @@ def check_checkpoint(path: str | Path, model=None, optimizers: Mapping[str, torc
     if KEY not in meta:
         raise AekitError(f"{path} is not an aekit training checkpoint: {FIX}")
     try:
-        skeleton = json.loads(meta[KEY])
+        try:
+            skeleton = json.loads(meta[KEY])
+        except ValueError as e:
+            raise _Damaged(f"its metadata is not valid JSON ({e})") from None
         state = _unflatten(skeleton, specs)
         _check_structure(state)
         if optimizers is not None:
             _check_optimizers(state, optimizers)
-    except (_Damaged, ValueError, RecursionError) as e:  # ValueError: broken JSON
+    except (_Damaged, RecursionError) as e:  # RecursionError: JSON nested deeper than Python's stack
         raise AekitError(f"{path} is a damaged or foreign training checkpoint: {e}; {FIX}") from None
     if model is not None:
         check_state(model.state_dict(), state["model"], str(path), fix=f"it was written for another model; {FIX}")
