@@ -96,6 +96,9 @@ CASES = [
          "edited config.json to `latent_dim: 2000000` (a 256 MB model the weights are not)",
          edited(lambda c: c["hparams"].update(latent_dim=2_000_000), "evaluate"),
          r"model\.safetensors does not match .*wrong shape.*config\.json was edited"),
+    Case("config-nested-too-deeply", "config files", "replaced config.json by lists nested 100,000 deep",
+         lambda tmp: (tiny_run(tmp) / "config.json").write_text("[" * 100_000 + "]" * 100_000) and
+         ["evaluate", tmp / "run"], r"config\.json is nested too deeply to be aekit's JSON"),
     Case("weights-int64", "checkpoints", "replaced model.safetensors by the same weights as int64",
          weights_as(torch.int64), r"model\.safetensors .*wrong kind of numbers: .* is torch\.int64"),
     Case("checkpoint-truncated", "checkpoints", "resumed from a checkpoint cut short",

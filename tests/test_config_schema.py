@@ -312,3 +312,14 @@ def test_the_meta_skeleton_draws_no_random_numbers_and_matches_the_model():
         real = aekit.build(name).state_dict()
         assert {k: (v.shape, v.dtype) for k, v in described.state_dict().items()} == {
             k: (v.shape, v.dtype) for k, v in real.items()}, name
+
+
+def test_config_nested_too_deeply_or_too_large_is_one_line(tmp_path):
+    run = tiny_run(tmp_path)
+    (run / io.CONFIG).write_text("[" * 100_000 + "]" * 100_000)  # RecursionError escaped before
+    with pytest.raises(AekitError, match=r"config\.json is nested too deeply"):
+        aekit.load(run)
+    with open(run / io.CONFIG, "wb") as f:  # sparse: no disk used, but read whole before
+        f.truncate(io.MAX_JSON_BYTES + 1)
+    with pytest.raises(AekitError, match=r"config\.json holds \d+ bytes, more than"):
+        aekit.load(run)

@@ -44,13 +44,23 @@ def _json_default(o: Any) -> Any:
     raise TypeError(f"cannot write {type(o).__name__} to JSON")
 
 
+MAX_JSON_BYTES = 64 << 20  # far above any JSON file aekit writes (a config is a few KB, a vocabulary some MB)
+
+
 def read_json(path: str | Path) -> Any:
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_JSON_BYTES:  # read whole before any check: a huge file would be read into memory first
+            raise AekitError(f"{path} holds {size} bytes, more than the {MAX_JSON_BYTES >> 20} MiB of any JSON file "
+                             f"aekit writes: it is not aekit's or is damaged; restore it or retrain")
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise AekitError(f"{path} does not exist: is this an aekit run directory?") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise AekitError(f"{path} is not valid JSON ({e}): the file is damaged; retrain or restore it") from None
+    except RecursionError:  # lists nested deeper than Python's stack: no aekit file is
+        raise AekitError(f"{path} is nested too deeply to be aekit's JSON: the file is damaged; retrain or "
+                         f"restore it") from None
 
 
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
