@@ -169,6 +169,10 @@ DAMAGED_CHECKPOINTS = {  # name -> (damage, whether the checkpoint alone shows i
     "scheduler-damaged": (lambda p: _rewrite(p, lambda s: s["schedulers"][0].update(last_epoch="2")), True),
     "optimiser-state-of-unlisted-parameter": (lambda p: _rewrite(
         p, lambda s: s["optimizers"][0]["param_groups"][0]["params"].pop()), True),
+    "scheduler-lambda-state": (lambda p: _rewrite(p, lambda s: s["schedulers"][0].update(lr_lambdas=[5])), True),
+    "optimiser-setting-missing": (lambda p: _rewrite(p, lambda s: s["optimizers"][0]["param_groups"][0].pop("eps")),
+                                  False),
+    "optimiser-moment-not-a-tensor": (lambda p: _rewrite(p, lambda s: _first_param_state(s).update(exp_avg=5)), False),
     "weights-int64": (lambda p: _rewrite(p, lambda s: s["model"].update(
         {k: v.to(torch.int64) for k, v in s["model"].items()})), False),
     "optimiser-state-for-other-shapes": (lambda p: _rewrite(
@@ -251,20 +255,19 @@ PROPERTY = settings(max_examples=120, deadline=None, derandomize=True,
 
 
 @contextlib.contextmanager
-def _mutated_copy(base_run: Path, name: str, text: str):
-    """A copy of ``base_run`` with its file ``name`` replaced by ``text``, removed afterwards."""
+def _copy(base_run: Path):
+    """A copy of ``base_run`` to damage, removed afterwards."""
     with tempfile.TemporaryDirectory(prefix="aekit-mut-") as d:
-        run = Path(d) / "run"
-        shutil.copytree(base_run, run)
-        (run / name).write_text(text)
-        yield run
+        shutil.copytree(base_run, Path(d) / "run")
+        yield Path(d) / "run"
 
 
 @PROPERTY
 @given(data=st.data())
 def test_only_aekit_errors_escape_load_of_a_mutated_config(base_run, data):
     config = data.draw(mutations(json.loads((base_run / io.CONFIG).read_text())))
-    with _mutated_copy(base_run, io.CONFIG, json.dumps(config)) as run:
+    with _copy(base_run) as run:
+        (run / io.CONFIG).write_text(json.dumps(config))
         try:
             aekit.load(run)
         except AekitError:
@@ -275,7 +278,8 @@ def test_only_aekit_errors_escape_load_of_a_mutated_config(base_run, data):
 @given(data=st.data())
 def test_only_one_line_escapes_resume_of_a_mutated_config(base_run, data):
     config = data.draw(mutations(json.loads((base_run / io.CONFIG).read_text())))
-    with _mutated_copy(base_run, io.CONFIG, json.dumps(config)) as run:
+    with _copy(base_run) as run:
+        (run / io.CONFIG).write_text(json.dumps(config))
         # the flags keep a config that passes its checks from training long or starting processes
         rc, err = cli(["train", "--resume", "--out", run, "--epochs", "2", "--devices", "1", "--strategy", "auto",
                        "--quiet"])
@@ -323,3 +327,16 @@ def test_config_nested_too_deeply_or_too_large_is_one_line(tmp_path):
         f.truncate(io.MAX_JSON_BYTES + 1)
     with pytest.raises(AekitError, match=r"config\.json holds \d+ bytes, more than"):
         aekit.load(run)
+
+
+@settings(PROPERTY, max_examples=40)
+@given(data=st.data())
+def test_only_one_line_escapes_resume_from_mutated_checkpoint_metadata(base_run, data):
+    """The loop passes its model and optimisers: their checks (optimiser entries, settings) meet the mutations too."""
+    path = base_run / io.CHECKPOINT
+    skeleton = json.loads(io.read_metadata(path)[KEY])
+    with _copy(base_run) as run:
+        save_file(load_file(str(path)), str(run / io.CHECKPOINT), metadata={KEY: json.dumps(data.draw(mutations(skeleton)))})
+        rc, err = cli(["train", "--resume", "--out", run, "--epochs", "3", "--quiet"])
+    if rc != 0:
+        error_line(rc, err)

@@ -145,8 +145,12 @@ def _check_structure(state: Any) -> None:
         _require(not unknown, f"a scheduler state has unknown entries {', '.join(unknown)}")
         bad = [k for k, v in sch.items() if not fits(v, hint_of_default(template[k]))]
         _require(not bad, f"a scheduler state has values of the wrong type in {', '.join(bad)}")
-        _require(len(sch.get("base_lrs", [])) == len(opt["param_groups"]) and all(
-            lr > 0 for lr in sch.get("base_lrs", [])), "a scheduler's learning rates do not match its optimiser")
+        groups = len(opt["param_groups"])
+        _require(all(len(sch.get(k, [None] * groups)) == groups for k in ("base_lrs", "_last_lr", "lr_lambdas"))
+                 and all(lr > 0 for lr in sch.get("base_lrs", [])),
+                 "a scheduler's learning rates do not match its optimiser's parameter groups")
+        # LambdaLR saves the state of lr functions that are objects; the loop's are plain functions, saving None
+        _require(all(f is None for f in sch.get("lr_lambdas", [])), "a scheduler holds state for lr functions it lacks")
         _require(sch.get("last_epoch", step) == step,
                  f"a scheduler has taken {sch.get('last_epoch')} steps, the checkpoint says {step}")
 
@@ -171,7 +175,8 @@ def _check_optimizer_shape(opt: Any) -> None:
 
 def _check_optimizers(state: dict, optimizers: Mapping[str, torch.optim.Optimizer]) -> None:
     """The saved optimiser state of each phase fits the optimiser the loop built for it: the same parameter
-    groups and indices, settings of the same types, moments of each parameter's shape."""
+    groups and indices, every setting of the same type, and for each parameter the entries this optimiser
+    writes (``_entries``), each a tensor of the parameter's shape or a scalar, as this optimiser has them."""
     from aekit.schema import fits, hint_of_default
 
     saved_phases = state.get("phases", list(optimizers))
@@ -185,18 +190,32 @@ def _check_optimizers(state: dict, optimizers: Mapping[str, torch.optim.Optimize
         shapes: dict[int, torch.Size] = {}
         for group, want, params in zip(saved["param_groups"], template["param_groups"], live.param_groups):
             _require(group["params"] == want["params"], other)
+            missing = sorted(set(want) - set(group))
+            _require(not missing, f"phase {phase!r}: its optimiser settings lack {', '.join(missing)}")
             bad = [k for k, v in group.items() if k in want and not fits(v, hint_of_default(want[k]))]
             _require(not bad, f"phase {phase!r}: optimiser settings of the wrong type in {', '.join(bad)}")
             shapes.update({i: p.shape for i, p in zip(want["params"], params["params"])})
+        entries = _entries(live)
         for index, entry in saved["state"].items():
+            _require(set(entry) == set(entries), f"{other} (parameter {index} has {', '.join(sorted(entry))}; "
+                                                 f"this optimiser keeps {', '.join(sorted(entries))})")
             for name, value in entry.items():
-                if isinstance(value, torch.Tensor):
-                    _require(kind(value.dtype) == "floating" and value.shape in (torch.Size([]), shapes[index]),
-                             f"{other} ({name} of parameter {index} is {value.dtype} {tuple(value.shape)}, "
-                             f"the parameter {tuple(shapes[index])})")
-                else:
-                    _require(value is None or isinstance(value, (int, float)),
-                             f"phase {phase!r}: optimiser state {name!r} is {type(value).__name__}")
+                shape = shapes[index] if entries[name] else torch.Size([])
+                _require(isinstance(value, torch.Tensor) and kind(value.dtype) == "floating" and value.shape == shape,
+                         f"{other} ({name} of parameter {index} is "
+                         f"{f'{value.dtype} {tuple(value.shape)}' if isinstance(value, torch.Tensor) else repr(value)}"
+                         f", not a float tensor of shape {tuple(shape)})")
+
+
+def _entries(optimizer: torch.optim.Optimizer) -> dict[str, bool]:
+    """What ``optimizer`` keeps per parameter, found by letting an optimiser of its class and settings take one
+    step on a small parameter: entry name -> whether it has the parameter's shape (else it is a scalar)."""
+    optimizer = getattr(optimizer, "optimizer", optimizer)  # Fabric wraps the optimiser it was given
+    param = torch.zeros(2, requires_grad=True)
+    param.grad = torch.zeros(2)
+    probe = type(optimizer)([param], **optimizer.defaults)
+    probe.step()
+    return {k: isinstance(v, torch.Tensor) and v.shape == param.shape for k, v in probe.state[param].items()}
 
 
 _TEMPLATE: dict[str, Any] = {}
