@@ -434,7 +434,9 @@ def index_run(run, data, metric: str = "cosine", kind: str = "auto", meta: dict 
     the median of each unit over ``data`` (:func:`median_thresholds`). ``meta`` records the run (its path and
     weights' sha256), the data's labels and class names and the caller's extras."""
     from aekit import inference
+    from aekit.models.base import code_size
 
+    code_size(run.model, "an index of codes")  # one fixed-size vector per item
     codes = inference.encode(run.model, data.x)  # (N, *latent)
     codes = codes.reshape(codes.shape[0], -1)  # (N, K)
     thresholds = "median" if metric == "hamming" and not binary_codes(codes) else None

@@ -6,7 +6,8 @@
   already weighted.
 - **Capabilities are declared**: ``capabilities`` names what a model can do beyond encoding (``decode``,
   ``sample``, ``likelihood``, ``code_indices``, ``trainable_encoder``, ``convert``), ``code_shape`` is the
-  shape of one code and ``requires_fields`` the batch fields it trains on. Commands, evaluation and tests
+  shape of one code (``TIME`` marks one code per time step; ``code_size`` refuses those where one
+  vector per item is needed) and ``requires_fields`` the batch fields it trains on. Commands, evaluation and tests
   ask :func:`require` / ``model.can(...)``; they never check a model's class or name.
 - Several players declare ``phases`` (and ``phase_options``, their own optimiser settings); the one training
   loop steps, for each phase, the parameters of ``phase_parameters(phase)`` on the sum of
@@ -66,6 +67,21 @@ def require(model, capability: str, needed_by: str) -> None:
         raise AekitError(f"model {model.name!r} has no {CAPABILITIES[capability][0]}, which {needed_by} needs "
                          f"(capability {capability!r}): use a run of "
                          f"{', '.join(others) if others else 'a model that declares it'}")
+
+
+TIME = None  # an entry of ``code_shape``: one code per time step, as many steps as the input has (speech, text)
+
+
+def code_size(model, needed_by: str) -> int:
+    """How many numbers one item's code holds, for what needs one fixed-size vector per item (an index, a probe,
+    a latent grid). A model with one code per time step (``TIME`` in its ``code_shape``) is refused in one line."""
+    shape = tuple(model.code_shape)
+    if TIME in shape:
+        shown = "(" + ", ".join("time" if s is TIME else str(s) for s in shape) + ")"
+        raise AekitError(f"model {model.name!r} makes one code per time step (code_shape {shown}), and {needed_by} "
+                         f"needs one fixed-size code per item: write the codes with `aekit embed` and pool them over "
+                         f"time (e.g. their mean), or use a model with one code per item")
+    return math.prod(shape)
 
 
 def _jsonable(value: Any) -> Any:
@@ -174,7 +190,7 @@ class Model(Trainable):
     """Base class of every model: subclasses implement ``encode`` and ``forward`` (and ``decode`` when they
     declare the capability "decode")."""
 
-    code_shape: tuple[int, ...]  # the shape of one code; set by each model's constructor
+    code_shape: tuple[int | None, ...]  # one code's shape, set by the constructor; TIME (None): one code per step
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
