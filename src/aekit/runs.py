@@ -54,8 +54,9 @@ def train(model: str | Model, data, *, test=None, out: str | Path | None = None,
         model.check_fields(data.batch_fields(), "training")
         if min(cfg.batch_size, len(data)) < 2 and not closed_form and any(
                 isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules()):
-            raise AekitError("batch normalisation needs at least 2 examples per batch: raise batch_size "
-                             "(and use more than one example), or use norm 'layer' or none")
+            raise AekitError(f"batch normalisation needs at least 2 examples per batch, got batch_size="
+                             f"{cfg.batch_size} and n_samples={len(data)}: raise batch_size (and use more than one "
+                             f"example), or use norm 'layer' or none")
     if test is not None:
         model.check_fields(test.batch_fields(), "test")
     # Built before Fabric starts (the phases it declares decide how DDP is set up); under DDP every process
