@@ -48,15 +48,16 @@ TABLE_MODELS = [name for name in model_names() if _takes_tables(name)]
 OTHER_MODELS = [name for name in model_names() if name not in TABLE_MODELS]
 
 # The defaults; settings where check_methods_subset_invariance failed while transform computed in float32
-# (issue 17: also epochs=2 and model="denoising", both below); one with several seeded batches per epoch,
-# another loss and a schedule; then every model that takes tables, at epochs=2 so that the ~850 checks
-# take about 30 s of one core.
+# (issue 17: also epochs=2 and model="denoising", both below); one with several batches per epoch, another
+# loss and a schedule; then every model that takes tables, at epochs=2 so that the ~800 checks take about
+# 30 s of one core. A fixed random_state (weights, batch order, noise) makes a failing check repeat as it was;
+# checks that compare fits set their own.
 CHECKED = [
     AutoEncoder(),
-    AutoEncoder(latent_dim=8),
-    AutoEncoder(hidden=(64, 32)),
-    AutoEncoder(epochs=3, batch_size=8, loss="sse", train_options={"schedule": "cosine"}),
-    *[AutoEncoder(model=name, epochs=2) for name in TABLE_MODELS],
+    AutoEncoder(latent_dim=8, random_state=0),
+    AutoEncoder(hidden=(64, 32), random_state=0),
+    AutoEncoder(epochs=3, batch_size=8, loss="sse", train_options={"schedule": "cosine"}, random_state=0),
+    *[AutoEncoder(model=name, epochs=2, random_state=0) for name in TABLE_MODELS],
 ]
 
 
