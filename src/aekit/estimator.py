@@ -12,7 +12,6 @@ train``), so a fit with ``random_state=s`` is the run ``aekit train ... --set se
 from __future__ import annotations
 
 import copy
-import math
 import numbers
 from typing import Any
 
@@ -24,6 +23,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from aekit import inference
 from aekit.data.dataset import ArrayDataset
+from aekit.models.base import code_size
 from aekit.registry import build, hparam_names
 from aekit.runs import train
 from aekit.train import TrainingDiverged
@@ -213,7 +213,7 @@ class AutoEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimat
     @property
     def _n_features_out(self) -> int:
         # Read by ClassNamePrefixFeaturesOutMixin: feature names autoencoder0 .. autoencoder{k-1}.
-        return math.prod(self.model_.code_shape)
+        return code_size(self.model_, "scikit-learn's transform")  # one fixed-size row per sample
 
     @property
     def _eval_batch_size(self) -> int:
