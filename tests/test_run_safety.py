@@ -264,6 +264,31 @@ def test_a_run_killed_before_its_first_checkpoint_restarts_in_place(capsys, tmp_
         assert torch.equal(v, aekit.load(out).state_dict()[k]), k
 
 
+@pytest.mark.parametrize("name,content,says", [
+    ("index.json", {"dim": 4}, "holds an aekit index"),  # trained into before, mixing the two
+    ("config.json", {"lr": 1}, "holds a config.json that is not an aekit run's"),  # would be overwritten
+])
+def test_only_a_run_is_trained_into_or_restarted(capsys, tmp_path, name, content, says):
+    """Restarting in place rewrites config.json: it must be a run's. A folder of another aekit kind or with the
+    user's own config.json is refused in one line, and left as it was."""
+    import json
+
+    out = tmp_path / "R"
+    out.mkdir()
+    (out / name).write_text(json.dumps(content))
+    rc, err = cli(capsys, "train", "ae", "--data", csv_data(tmp_path), *CLI_TINY, "--epochs", "1", "--out", out)
+    assert says in one_error_line(rc, err)
+    assert [p.name for p in out.iterdir()] == [name] and json.loads((out / name).read_text()) == content
+
+
+def test_resume_of_a_classifier_folder_is_one_line(capsys, tmp_path):
+    out = tmp_path / "R"
+    out.mkdir()
+    (out / io.CONFIG).write_text('{"kind": "classifier"}')
+    rc, err = cli(capsys, "train", "--resume", "--out", out)  # a KeyError traceback before
+    assert "is not an aekit run" in one_error_line(rc, err)
+
+
 # ---- 5. a refused write ---------------------------------------------------------------------------------------
 def full_disk_at(monkeypatch, target: str, nth: int, how: str) -> None:
     """Make the ``nth`` write of the file named ``target`` fail as a full disk does: safetensors wraps the

@@ -22,15 +22,21 @@ LOCK = ".aekit.lock"
 TEMP_PATTERNS = (".*.part", ".tmp*")
 
 
-def holds_run(path: Path) -> bool:
-    """Whether ``path`` holds a run worth keeping: its config and a checkpoint or final weights."""
-    return (path / io.CONFIG).is_file() and ((path / io.CHECKPOINT).is_file() or (path / io.WEIGHTS).is_file())
-
-
-def never_started(path: Path) -> bool:
-    """A run stopped before its first checkpoint (killed in epoch 1): a config and nothing to continue from.
-    Neither resumable nor worth keeping, it is trained again from the start in place."""
-    return (path / io.CONFIG).is_file() and not holds_run(path)
+def contents(path: Path) -> str:
+    """What a training ``--out`` holds: "nothing" (absent, empty, or only the user's other files), "unstarted"
+    (an aekit run killed before its first checkpoint: a config and nothing to continue from, neither
+    resumable nor worth keeping, so it is trained again in place) or "run" (a checkpoint or final weights).
+    Anything else of aekit's (an index, a classifier) or a config.json that is not a run's is refused in one
+    line: training into the folder would overwrite it or mix with it."""
+    found = next((m for m in (io.CONFIG, io.INDEX_META) if (path / m).is_file()), None)
+    if found is None:
+        return "nothing"
+    config = io.read_json(path / found)
+    kind = io.kind_of(config, found)
+    if kind != "run" or not {"model", "hparams"} <= set(config):
+        what = io.KINDS[kind] if kind and kind != "run" else f"a {found} that is not an aekit run's"
+        raise AekitError(f"{path} holds {what}, not a run of `aekit train`: choose another --out")
+    return "run" if (path / io.CHECKPOINT).is_file() or (path / io.WEIGHTS).is_file() else "unstarted"
 
 
 def temp_files(path: Path) -> list[Path]:

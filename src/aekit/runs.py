@@ -50,7 +50,7 @@ def train(model: str | Model, data, *, test=None, out: str | Path | None = None,
         cfg = make_train_config({**config.to_dict(), **train_values})
     out_path = Path(out) if out is not None else None
     # decided before Fabric starts, so that every DDP process (which re-runs up to here) agrees
-    restart = out_path is not None and rundir.never_started(out_path)
+    restart = out_path is not None and rundir.contents(out_path) == "unstarted"
     resume = resume and not restart
     if isinstance(model, str):
         torch.manual_seed(cfg.seed)  # the weights' initialisation is part of the seeded run
@@ -76,9 +76,10 @@ def train(model: str | Model, data, *, test=None, out: str | Path | None = None,
         had_lock = writer and (out_path / rundir.LOCK).exists()
         with rundir.claimed(out_path) if writer else contextlib.nullcontext():
             # checked under the lock: what another process did before we got it counts
-            if writer and not resume and rundir.holds_run(out_path):
+            holds = rundir.contents(out_path) if writer else None
+            if holds == "run" and not resume:
                 raise AekitError(f"{out_path} already holds a run: choose another --out, delete it, or pass --resume")
-            if writer and rundir.never_started(out_path):
+            if holds == "unstarted":
                 print(f"aekit: {out_path} holds a run that stopped before its first checkpoint (nothing to "
                       f"resume): training it again from the start", file=sys.stderr)
             return _train_in(model, name, data, test, out_path, cfg, resume, evaluate, data_source, on_epoch_end,
