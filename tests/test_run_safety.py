@@ -137,6 +137,25 @@ def test_a_folder_in_use_is_refused_and_the_holder_loses_nothing(tmp_path, resum
     assert aekit.load(out) is not None and epochs_logged(out) == [1, 2]
 
 
+def test_two_trainings_started_together_leave_one_whole_run(tmp_path):
+    """The issue's race: two `aekit train --out R` started at once. One saves the run; the other fails in one
+    line (in use, or already holds a run when the first was quicker) and the run it leaves loads, whole."""
+    out = tmp_path / "R"
+    env = {**os.environ, "PYTHONPATH": str(SRC), "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "aekit.cli", "train", "ae", "--data", str(csv_data(tmp_path)), *CLI_TINY,
+           "--epochs", "3", "--out", str(out)]
+    both = [subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
+    ends = [(p.wait(timeout=300), p.stderr.read()) for p in both]
+    assert sorted(rc for rc, _ in ends) == [0, 2], ends
+    (_, saved), (_, refused) = sorted(ends)
+    assert "run saved" in saved
+    line = one_error_line(2, refused)
+    assert "is in use by another aekit process" in line or "already holds a run" in line
+    assert aekit.load(out) is not None and epochs_logged(out) == [1, 2, 3]
+    assert (out / io.CONFIG).exists() and (out / io.METRICS).exists() and rundir.temp_files(out) == []
+
+
 def test_the_lock_is_released_on_error_and_a_new_holder_gets_it(tmp_path):
     """An error inside the training releases the lock: the same folder can be trained into at once after."""
     data = toy_data()
@@ -450,3 +469,18 @@ def test_runs_killed_at_chosen_moments_resume_bitwise_equal(tmp_path):
     records = crash.run_trials(quick=True, work=tmp_path)
     assert len(records) == 4 and all(r["child"] == "killed" for r in records), records
     assert all(r["ok"] for r in records), [r for r in records if not r["ok"]]
+
+
+def test_a_loss_running_off_below_names_the_loss_not_the_lr():
+    """BCE on data outside [0, 1] is unbounded below: it trains to -1e7 and beyond, finite (it ended "run
+    saved"). The line says the loss does not fit the data and that resuming will not help. (The loop is
+    called directly: `aekit train` may refuse such a loss up front.)"""
+    from aekit.train import TrainConfig, fit
+
+    x = torch.rand(256, 12, generator=torch.Generator().manual_seed(0)) * 11 - 6  # in [-6, 5]
+    torch.manual_seed(0)
+    model = aekit.build("ae", input_shape=[12], latent_dim=3, hidden=[16], loss="bce")
+    cfg = TrainConfig(epochs=40, batch_size=32, lr=1e-2, progress=False)
+    with pytest.raises(TrainingDiverged, match=r"mean loss recon is -.*the loss is unbounded below on this data: "
+                                               r"train a new run with a loss that fits it"):
+        fit(model, ArrayDataset(x=x, name="toy"), cfg)

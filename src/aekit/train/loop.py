@@ -46,9 +46,14 @@ def _blown_up(means: dict[str, float], scale: float) -> list[str]:
     return [k for k, v in means.items() if abs(v) > BLOWUP_FACTOR * scale]
 
 
-def _diverged(where: str, what: str, kept_in: Path | None) -> TrainingDiverged:
+def _diverged(where: str, what: str, kept_in: Path | None, unbounded: bool = False) -> TrainingDiverged:
     """The one line for a run that diverged, saying what is true of its folder: a checkpoint to resume from
-    is kept, or there is none (a run that diverges before its first checkpoint leaves nothing)."""
+    is kept, or there is none (a run that diverges before its first checkpoint leaves nothing). A loss that
+    ran off to minus a huge number (``unbounded``) does not fit the data, whatever the lr: resuming cannot
+    help, another loss is another run."""
+    if unbounded:
+        return TrainingDiverged(f"training diverged {where}: {what}; the loss is unbounded below on this data: "
+                                f"train a new run with a loss that fits it (BCE needs data in [0, 1]; e.g. loss=mse)")
     fix = "lower lr, set grad_clip=1 or precision=32-true"
     then = (f"the last good checkpoint is kept in {kept_in}: {fix}, then resume" if kept_in is not None
             else f"no checkpoint was written: {fix}, and train again")
@@ -285,7 +290,8 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
                 what = (f"the validation loss {', '.join(broken)} is not finite" if broken else
                         f"the mean loss {', '.join(blown)} is {means[blown[0]]:.3g}, over {BLOWUP_FACTOR:g} times "
                         f"the first step's {loss_scale:.3g}" if blown else "the weights became NaN/Inf")
-                raise _diverged(f"in epoch {epoch + 1}", what, kept_in)
+                raise _diverged(f"in epoch {epoch + 1}", what, kept_in,
+                                unbounded=bool(blown) and not broken and means[blown[0]] < 0)
             logger.log(row)  # first: a crash before the checkpoint leaves a row the resume drops, never loses one
             if writes:
                 save_checkpoint(checkpoint_path, {
