@@ -20,6 +20,7 @@ import aekit
 from aekit import io, rundir
 from aekit.cli import main
 from aekit.data.dataset import ArrayDataset
+from aekit.errors import AekitError
 from aekit.train import TrainingDiverged
 from aekit.train.checkpoint import load_checkpoint
 
@@ -484,3 +485,10 @@ def test_a_loss_running_off_below_names_the_loss_not_the_lr():
     with pytest.raises(TrainingDiverged, match=r"mean loss recon is -.*the loss is unbounded below on this data: "
                                                r"train a new run with a loss that fits it"):
         fit(model, ArrayDataset(x=x, name="toy"), cfg)
+
+
+def test_an_out_that_cannot_be_a_folder_is_one_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(AekitError, match="cannot create the run folder .*notes.txt.*choose another --out"):
+        aekit.train("ae", toy_data(), out=tmp_path / "notes.txt", **SETTINGS)
+    assert (tmp_path / "notes.txt").read_text() == "mine"

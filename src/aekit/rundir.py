@@ -54,7 +54,10 @@ def claimed(path: Path) -> Iterator[None]:
     """Hold ``path``'s lock for the ``with`` block (creating the folder if needed), with the temp files that
     crashed writes left removed on entry and on exit. A folder another process holds is refused at once in
     one line: waiting would hide that two trainings were started into one folder."""
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file in the way, a read-only or full file system
+        raise AekitError(f"cannot create the run folder {path}: {e.strerror or e}; choose another --out") from None
     lock = filelock.FileLock(str(path / LOCK))
     try:
         lock.acquire(timeout=0)

@@ -268,8 +268,8 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
                             key = k if len(phases) == 1 else f"{phase}/{k}"
                             sums[key] = sums.get(key, 0.0) + v.detach().float() / options[phase].steps
                     sch.step()
-                if loss_scale is None:
-                    loss_scale = first_step
+                if loss_scale is None:  # the same in every DDP process, which must all stop or go on together
+                    loss_scale = float(fabric.all_reduce(torch.tensor(first_step), reduce_op="mean"))
                 step += 1
                 if bar is not None:
                     bar.update(1)
