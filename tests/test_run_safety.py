@@ -312,7 +312,8 @@ def test_resume_of_a_classifier_folder_is_one_line(capsys, tmp_path):
 # ---- 5. a refused write ---------------------------------------------------------------------------------------
 def full_disk_at(monkeypatch, target: str, nth: int, how: str) -> None:
     """Make the ``nth`` write of the file named ``target`` fail as a full disk does: safetensors wraps the
-    error in SafetensorError; Python's writes and os.replace raise OSError(ENOSPC)."""
+    error in SafetensorError; Python's writes and os.replace raise OSError(ENOSPC), or OSError(EROFS) for a
+    file system gone read-only ("readonly"). We run as root, where chmod would not make a folder read-only."""
     calls = {"n": 0}
     if how == "safetensors":
         real_save = io.save_file
@@ -333,7 +334,8 @@ def full_disk_at(monkeypatch, target: str, nth: int, how: str) -> None:
             if Path(dst).name == target:
                 calls["n"] += 1
                 if calls["n"] == nth:
-                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    code = errno.EROFS if how == "readonly" else errno.ENOSPC
+                    raise OSError(code, os.strerror(code))
             return real_replace(src, dst, *a, **k)
 
         monkeypatch.setattr(os, "replace", replace)
@@ -345,6 +347,7 @@ def full_disk_at(monkeypatch, target: str, nth: int, how: str) -> None:
     (io.LOG, 2, "replace"),
     (io.WEIGHTS, 1, "safetensors"),  # the final write
     (io.METRICS, 1, "replace"),
+    (io.CHECKPOINT, 2, "readonly"),
 ])
 def test_a_full_disk_is_one_line_and_keeps_the_previous_state(capsys, tmp_path, monkeypatch, target, nth, how):
     data = csv_data(tmp_path)
@@ -357,8 +360,9 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_state(capsys, tmp_path, 
         full_disk_at(m, target, nth, how)
         rc, err = cli(capsys, *args)
     line = one_error_line(rc, err)
-    assert f"cannot write {out / target}" in line and "No space left on device" in line, line
-    assert "resume with --resume" in line
+    reason = "Read-only file system" if how == "readonly" else "No space left on device"
+    assert f"cannot write {out / target}: {reason}" in line, line
+    assert "then resume with --resume (the last checkpoint is kept)" in line
     assert rundir.temp_files(out) == []
     state = load_checkpoint(out / io.CHECKPOINT)  # the previous checkpoint loads, the log agrees or runs ahead
     assert epochs_logged(out)[:state["epoch"]] == list(range(1, state["epoch"] + 1))
@@ -374,7 +378,7 @@ def test_a_full_disk_before_the_first_checkpoint_says_nothing_was_kept(capsys, t
     full_disk_at(monkeypatch, io.CHECKPOINT, 1, "safetensors")
     rc, err = cli(capsys, "train", "ae", "--data", csv_data(tmp_path), *CLI_TINY, "--epochs", "2", "--out", out)
     line = one_error_line(rc, err)
-    assert "No space left on device" in line and "no checkpoint was written: train again" in line
+    assert "No space left on device" in line and "train again (no checkpoint was written)" in line
     assert not out.exists()
 
 

@@ -21,13 +21,17 @@ WRITE_REFUSED = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EAC
 
 
 class WriteFailed(AekitError):
-    """The system refused a write (disk full, read-only, no permission); the file's previous version is kept."""
+    """The system refused a write (disk full, read-only, no permission); the file's previous version is kept.
+    ``then`` is what the user does once the write can succeed (a caller that knows more may say it better)."""
+
+    def __init__(self, path: Path, reason: str, then: str = "then try again (what was there before is kept)"):
+        self.path, self.reason = Path(path), reason
+        super().__init__(f"cannot write {self.path}: {reason}: free disk space or make {self.path.parent} "
+                         f"writable, {then}")
 
     @classmethod
-    def of(cls, path: Path, error: OSError | str) -> WriteFailed:
-        reason = error if isinstance(error, str) else (error.strerror or str(error))
-        return cls(f"cannot write {path}: {reason}; free disk space or make {path.parent} writable (or choose "
-                   f"another folder), then try again; its previous version, if any, is kept")
+    def of(cls, path: Path, error: OSError) -> WriteFailed:
+        return cls(path, error.strerror or str(error))
 
 
 @contextlib.contextmanager

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,9 @@ def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: d
     with atomic_path(path) as tmp:
         try:
             save_file(tensors, str(tmp), metadata=metadata)
-        except SafetensorError as e:  # its I/O errors (a full disk) come wrapped, without an errno
-            raise WriteFailed.of(Path(path), " ".join(str(e).split())) from None
+        except SafetensorError as e:  # its I/O errors come wrapped: IoError(Os { ..., message: "No space ..." })
+            said = re.search(r'message: "([^"]+)"', str(e))
+            raise WriteFailed(Path(path), said.group(1) if said else " ".join(str(e).split())) from None
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:

@@ -132,6 +132,6 @@ def _train_in(model, name: str, data, test, out_path: Path | None, cfg: TrainCon
                 for leftover in (io.CONFIG, io.LOG, *(() if had_lock else (rundir.LOCK,))):
                     (out_path / leftover).unlink(missing_ok=True)
         if isinstance(e, WriteFailed) and writer:  # what the user can do about the run, in the same line
-            raise WriteFailed(f"{e}; {out_path}'s last checkpoint is kept: resume with --resume once it can be "
-                              f"written" if kept else f"{e}; no checkpoint was written: train again") from None
+            raise WriteFailed(e.path, e.reason, then="then resume with --resume (the last checkpoint is kept)"
+                              if kept else "then train again (no checkpoint was written)") from None
         raise
