@@ -87,9 +87,9 @@ def run_source(args, run_config: dict) -> DataSource:
 
 
 def refuse_existing_run(out: Path) -> None:
-    from aekit import io
+    from aekit.rundir import contents
 
-    if (out / io.CONFIG).exists():  # checked again by runs.train; here before any data is loaded
+    if contents(out) == "run":  # checked again by runs.train, under the folder's lock; here before data is loaded
         raise AekitError(f"{out} already holds a run: choose another --out, delete it, or pass --resume")
 
 

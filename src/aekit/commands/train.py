@@ -22,7 +22,7 @@ def cmd_train(args) -> int:
     settings = train_settings(args)
     model = args.model
     if args.resume:
-        saved = io.read_json(out / io.CONFIG)
+        saved = io.read_dir(out, "run")[1]  # one line for a classifier's or an index's folder
         model = model or saved["model"]
         source = run_source(args, saved)
         settings = {**saved["hparams"], **{k: v for k, v in saved["train"].items()}, **settings}
