@@ -334,7 +334,9 @@ def _continue_with_settings(phases, optimizers, schedulers, options, cfg: TrainC
                     group[key] = want[key]
         for group, base in zip(opt.param_groups, sch.base_lrs):  # the lr of the next step, on today's plan
             group["initial_lr"], group["lr"] = base, base * lr_factor(step, total, cfg, steps_per_epoch)
-    if saved_total is not None and saved_total != total:
+    # A constant lr after its warm-up does not depend on the total: more epochs change nothing worth saying.
+    decays = cfg.schedule != "none" or step < int(round(cfg.warmup_epochs * steps_per_epoch))
+    if decays and saved_total is not None and saved_total != total:
         notes.append(f"the lr schedule ({cfg.schedule}) is planned over {total} steps now (it was {saved_total}); "
                      f"it continues from step {step + 1}")
     return notes
