@@ -185,7 +185,7 @@ def test_resume_applies_a_new_lr_and_says_so(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "peak lr 0.001 -> 0.0005" in err and "planned over 12 steps now (it was 8)" in err
     state = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
-    assert state["optimizers"][0]["param_groups"][0]["lr"] == pytest.approx(5e-4)
+    assert state["optimizers"][0]["param_groups"][0]["initial_lr"] == pytest.approx(5e-4)  # the peak of the plan
 
 
 def test_more_epochs_at_a_constant_lr_plan_nothing_worth_saying(tmp_path, capsys):
