@@ -190,7 +190,7 @@ def _write_picture(out: Path, query, data, ids, run, meta: dict) -> None:
 
 # ---- parser -----------------------------------------------------------------------------------------------
 def add_commands(sub) -> None:
-    from aekit.apps.search import EXACT_LIMIT, KINDS, METRICS, WHITEN_EPS
+    from aekit.apps.search_options import EXACT_LIMIT, KINDS, METRICS, WHITEN_EPS
 
     p = sub.add_parser(
         "index", help="index the codes of a dataset for `aekit search` (FAISS)",
