@@ -60,3 +60,47 @@ def test_lazy_package_names_are_the_functions_even_after_their_submodules_load()
     assert {"train", "load", "AutoEncoder", "data"} <= set(dir(aekit))
     with pytest.raises(AttributeError):
         aekit.no_such_name  # noqa: B018
+
+
+# ---- a loss that cannot fit the data is refused; loss="auto" picks one by the data's range --------------------
+def _raw_table(path: Path, low: float = -6.0, high: float = 5.0, n: int = 120, d: int = 6) -> Path:
+    rng = np.random.default_rng(0)
+    np.savez(path, x=rng.uniform(low, high, (n, d)).astype(np.float32))
+    return path
+
+
+def test_bce_on_data_outside_unit_interval_is_refused_before_anything_is_written(tmp_path, capsys):
+    """The issue's case: `train ae --scale raw` on data in [-6, 5] trained BCE to -1.2e14 and exited 0."""
+    data = _raw_table(tmp_path / "my.npz")
+    rc, _, err = cli(capsys, "train", "ae", "--data", data, "--scale", "raw", *TINY, "--set", "loss=bce",
+                     "--out", tmp_path / "R")
+    assert rc == 2 and err.count("\n") == 1 and err.startswith("aekit: error: loss 'bce'")
+    assert "--set loss=sse" in err and "spans [-5.99" in err
+    assert not (tmp_path / "R").exists()
+
+
+def test_a_built_model_whose_loss_cannot_fit_the_data_is_refused():
+    data = aekit.data.ArrayDataset(torch.linspace(-3, 3, 60).reshape(20, 3))
+    model = aekit.build("ae", input_shape=[3], latent_dim=1, hidden=[4], loss="bce")
+    with pytest.raises(aekit.AekitError, match="loss 'bce'.*--set loss=sse"):
+        aekit.train(model, data, epochs=1, progress=False)
+
+
+@pytest.mark.parametrize("low, high, expected", [(-6.0, 5.0, "sse"), (0.0, 1.0, "bce"), (0.0, 40.0, "sse")])
+def test_auto_loss_follows_the_data_range_is_said_and_recorded(tmp_path, capsys, low, high, expected):
+    data = _raw_table(tmp_path / "d.npz", low, high)
+    rc, _, err = cli(capsys, "train", "ae", "--data", data, "--scale", "raw", *TINY, "--out", tmp_path / "R")
+    assert rc == 0
+    said = [line for line in err.splitlines() if line.startswith("aekit: loss auto:")]
+    assert len(said) == 1 and f"auto: {expected} for data in" in said[0]
+    run = aekit.load_run(tmp_path / "R")
+    assert run.config["hparams"]["loss"] == expected == run.model.loss  # the saved run rebuilds the same model
+    assert all(v >= 0 for k, v in run.metrics["final"].items() if k.endswith("recon"))  # a loss with a minimum
+
+
+def test_the_default_loss_is_auto_where_a_model_has_one():
+    from aekit.registry import MODELS, model_names
+    from aekit.models.base import constructor_parameters
+
+    defaults = {n: constructor_parameters(MODELS[n]).get("loss") for n in model_names()}
+    assert defaults["ae"].default == defaults["vae"].default == defaults["conv_ae"].default == "auto"

@@ -13,6 +13,7 @@ import torch
 
 from aekit import io
 from aekit.data.frontend import save_frontend
+from aekit.data_settings import check_model_fits, settings_for_data
 from aekit.errors import AekitError
 from aekit.evaluate import evaluate_model
 from aekit.models.base import Model
@@ -44,10 +45,13 @@ def train(model: str | Model, data, *, test=None, out: str | Path | None = None,
         cfg = make_train_config({**config.to_dict(), **train_values})
     out_path = Path(out) if out is not None else None
     if isinstance(model, str):
+        hparams = settings_for_data(name, hparams, data)  # loss=auto chosen, a loss that cannot fit refused
         torch.manual_seed(cfg.seed)  # the weights' initialisation is part of the seeded run
         model = build(name, **{"input_shape": list(data.item_shape), **hparams})
     elif hparams:
         raise AekitError("model settings apply to a model name, not to an already built model")
+    else:
+        check_model_fits(model, data)
     closed_form = model.closed_form
     resolve_phase_options(model, cfg.phase_options)  # a phase the model lacks: refused before anything is written
     if not is_stream(data):
