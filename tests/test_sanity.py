@@ -75,7 +75,7 @@ def test_bce_on_data_outside_unit_interval_is_refused_before_anything_is_written
     rc, _, err = cli(capsys, "train", "ae", "--data", data, "--scale", "raw", *TINY, "--set", "loss=bce",
                      "--out", tmp_path / "R")
     assert rc == 2 and err.count("\n") == 1 and err.startswith("aekit: error: loss 'bce'")
-    assert "--set loss=sse" in err and "spans [-5.99" in err
+    assert "--set loss=sse" in err and "spans [-5." in err
     assert not (tmp_path / "R").exists()
 
 
@@ -104,3 +104,83 @@ def test_the_default_loss_is_auto_where_a_model_has_one():
 
     defaults = {n: constructor_parameters(MODELS[n]).get("loss") for n in model_names()}
     assert defaults["ae"].default == defaults["vae"].default == defaults["conv_ae"].default == "auto"
+
+
+# ---- data without a test split is evaluated on held-out items ------------------------------------------------
+def _labelled_table(path: Path, n: int = 100) -> Path:
+    rng = np.random.default_rng(1)
+    np.savez(path, x=rng.random((n, 5)).astype(np.float32), y=rng.integers(0, 3, n))
+    return path
+
+
+def test_a_file_without_test_split_is_cut_into_disjoint_seeded_parts():
+    from aekit.data.source import DataSource
+
+    with pytest.MonkeyPatch.context() as mp, __import__("tempfile").TemporaryDirectory() as tmp:
+        mp.chdir(tmp)
+        source = DataSource(data=str(_labelled_table(Path(tmp) / "d.npz")))
+        train, test = source.load("train"), source.load("test")
+        everything = DataSource(data=source.data, holdout=0).load("test")
+    assert (len(train), len(test)) == (80, 20)
+    rows = {tuple(r) for r in train.x.tolist()}
+    assert not rows & {tuple(r) for r in test.x.tolist()}  # no held-out item is trained on
+    assert rows | {tuple(r) for r in test.x.tolist()} == {tuple(r) for r in everything.x.tolist()}
+    assert test.extra["holdout"] == {"fraction": 0.2, "seed": 0, "held_out": 20, "of": 100}
+    assert source.to_dict()["holdout"] == 0.2  # recorded as used: a later default cannot change a run's parts
+
+
+def test_a_source_recorded_before_held_out_splits_keeps_every_item():
+    from aekit.data.source import DataSource
+
+    assert DataSource.from_dict({"data": "x.npy"}).holdout_fraction == 0.0
+    assert DataSource.from_dict({"data": "x.npy", "holdout": 0.3}).holdout_fraction == 0.3
+
+
+def test_evaluate_prints_out_of_sample_numbers_unless_asked_and_says_which(tmp_path, capsys):
+    data = _labelled_table(tmp_path / "d.npz")
+    rc, _, err = cli(capsys, "train", "ae", "--data", data, *TINY, "--out", tmp_path / "R", "--json")
+    assert rc == 0 and "20 of its 100 items (fraction 0.2, seed 0) are held out" in err
+    config = aekit.load_run(tmp_path / "R").config
+    assert config["data"]["n"] == 80 and config["data"]["source"]["holdout"] == 0.2
+
+    rc, out, err = cli(capsys, "evaluate", tmp_path / "R", "--json")
+    held_out = __import__("json").loads(out)
+    assert rc == 0 and "held out for evaluation" in err
+    model = aekit.load(tmp_path / "R")
+    from aekit.data.source import DataSource
+    from aekit.eval import recon_sse
+
+    test = DataSource.from_dict(config["data"]["source"]).load("test")
+    assert held_out["recon_sse"] == pytest.approx(recon_sse(test.x, aekit.reconstruct(model, test.x)), rel=1e-5)
+
+    rc, out, err = cli(capsys, "evaluate", tmp_path / "R", "--holdout", "0", "--json")
+    assert rc == 0 and "in-sample" in err and "100 training items" in err
+
+
+# ---- CSV labels --------------------------------------------------------------------------------------------
+def _csv(path: Path, header: str = "a,b,label,c") -> Path:
+    rng = np.random.default_rng(2)
+    rows = [f"{r[0]:.4f},{r[1]:.4f},{int(r[2] * 3)},{r[3]:.4f}" for r in rng.random((40, 4))]
+    path.write_text("\n".join([header, *rows]) + "\n")
+    return path
+
+
+def test_a_csv_column_named_label_is_read_as_the_labels_and_said(capsys, tmp_path):
+    from aekit.data.source import DataSource
+
+    data = DataSource(data=str(_csv(tmp_path / "t.csv")), holdout=0).load("train")
+    assert data.item_shape == (3,) and data.y is not None and int(data.y.max()) <= 2
+    assert "column 'label' holds the labels" in capsys.readouterr().err
+    everything = DataSource(data=str(tmp_path / "t.csv"), holdout=0, label_column="none", scale="raw").load("train")
+    assert everything.item_shape == (4,) and everything.y is None
+    named = DataSource(data=str(_csv(tmp_path / "u.csv", "a,b,kind,c")), holdout=0, label_column="kind").load("train")
+    assert named.item_shape == (3,) and torch.equal(named.y, data.y)
+
+
+def test_label_column_is_a_cli_option_recorded_with_the_run(tmp_path, capsys):
+    data = _csv(tmp_path / "u.csv", "a,b,kind,c")
+    rc, _, err = cli(capsys, "train", "ae", "--data", data, "--label-column", "kind", *TINY, "--out", tmp_path / "R")
+    assert rc == 0
+    config = aekit.load_run(tmp_path / "R").config
+    assert config["data"]["source"]["label_column"] == "kind" and config["data"]["item_shape"] == [3]
+    assert config["data"]["labelled"] is True

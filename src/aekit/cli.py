@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 
+from aekit import notices
 from aekit.commands import COMMAND_MODULES
 from aekit.errors import AekitError
 
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
         except SystemExit as e:  # --help
             return e.code if isinstance(e.code, int) else 0
-        return args.func(args)
+        with notices.held():  # a command that fails says only its error
+            return args.func(args)
     except AekitError as e:
         print(f"aekit: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2

@@ -8,12 +8,12 @@ run records, so a saved run rebuilds the same model.
 """
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 import torch
 
 from aekit.losses import choose_reconstruction
+from aekit.notices import say
 from aekit.registry import get
 
 
@@ -29,7 +29,7 @@ def settings_for_data(name: str, hparams: dict[str, Any], data) -> dict[str, Any
     on stderr); a setting that cannot fit the data is refused in one line."""
     resolved, notes = get(name).settings_for_data(hparams, *value_range(data))
     for note in notes:
-        print(f"aekit: {note}", file=sys.stderr)
+        say(note)
     return resolved
 
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from aekit import io
+from aekit import io, notices
 from aekit.data.frontend import save_frontend
 from aekit.data_settings import check_model_fits, settings_for_data
 from aekit.errors import AekitError
@@ -83,8 +83,13 @@ def train(model: str | Model, data, *, test=None, out: str | Path | None = None,
                 created = not out_path.exists()
                 io.write_json(out_path / io.CONFIG, run_config)
                 wrote_config = True
+        def epoch_done(row):  # what was chosen for the user is said once an epoch has trained, not with an error
+            notices.release()
+            if on_epoch_end is not None:
+                on_epoch_end(row)
+
         try:
-            result = fit(model, data, cfg, run_dir=out_path, val_data=test, resume=resume, on_epoch_end=on_epoch_end,
+            result = fit(model, data, cfg, run_dir=out_path, val_data=test, resume=resume, on_epoch_end=epoch_done,
                          fabric=fabric)
         except BaseException:  # a user error, a crash or Ctrl-C in the first epoch
             if wrote_config and out_path is not None and not (out_path / io.CHECKPOINT).exists():
