@@ -184,3 +184,27 @@ def test_label_column_is_a_cli_option_recorded_with_the_run(tmp_path, capsys):
     config = aekit.load_run(tmp_path / "R").config
     assert config["data"]["source"]["label_column"] == "kind" and config["data"]["item_shape"] == [3]
     assert config["data"]["labelled"] is True
+
+
+# ---- --threads, and progress bars only on a terminal ---------------------------------------------------------
+def test_threads_sets_torchs_threads_and_is_not_recorded(tmp_path, capsys):
+    before = torch.get_num_threads()
+    try:
+        rc, _, _ = cli(capsys, "--threads", "2", "train", "ae", "--data", "digits", "--limit", "50", *TINY,
+                       "--out", tmp_path / "R")
+        assert rc == 0 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+    assert "threads" not in (tmp_path / "R" / "config.json").read_text()  # speed only: results do not depend on it
+    for bad in ("0", "-1", "two"):
+        rc, _, err = cli(capsys, "--threads", bad, "models")
+        assert rc == 2 and "--threads" in err and "at least 1" in err
+
+
+def test_no_progress_bars_when_stderr_is_not_a_terminal(tmp_path, capsys, ae_run):
+    """`finetune` wrote 228 KB of bars into a log file; every bar (one loop draws them all) now needs a TTY."""
+    rc, _, err = cli(capsys, "finetune", ae_run, "--labels", "50", "--epochs", "30", "--batch-size", "8")
+    assert rc == 0
+    assert "\r" not in err and "it/s" not in err and len(err) < 1000, err[:300]
+    rc, _, err = cli(capsys, "train", "ae", "--data", "digits", "--limit", "50", *TINY[:-1], "--out", tmp_path / "R")
+    assert rc == 0 and "\r" not in err and "it/s" not in err
