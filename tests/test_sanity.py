@@ -208,3 +208,14 @@ def test_no_progress_bars_when_stderr_is_not_a_terminal(tmp_path, capsys, ae_run
     assert "\r" not in err and "it/s" not in err and len(err) < 1000, err[:300]
     rc, _, err = cli(capsys, "train", "ae", "--data", "digits", "--limit", "50", *TINY[:-1], "--out", tmp_path / "R")
     assert rc == 0 and "\r" not in err and "it/s" not in err
+
+
+def test_every_split_option_has_the_same_default():
+    """`index` defaulted to the train split while `embed` (and the others) took test."""
+    from aekit.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    defaults = {name: action.default for name, p in commands.items() for action in p._actions
+                if "--split" in action.option_strings}
+    assert {"embed", "reconstruct", "index", "anomaly"} <= set(defaults)
+    assert set(defaults.values()) == {"test"}, defaults

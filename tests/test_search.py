@@ -233,12 +233,13 @@ def test_cli_search_by_id_finds_the_item_itself_first(capsys, digits_index):
 
     found = search_json(capsys, digits_index / "index", "17", "-k", "5")["results"]
     assert found[0]["id"] == 17 and abs(found[0]["distance"]) < 1e-5
-    # the CLI's answer is brute-force cosine over aekit.encode of the run's training data
-    train = data.load("digits", split="train")
-    z = aekit.inference.encode(aekit.load(digits_index), train.x).numpy()
+    # the CLI's answer is brute-force cosine over aekit.encode of the split `index` defaults to (test, as
+    # every command's --split does)
+    test = data.load("digits", split="test")
+    z = aekit.inference.encode(aekit.load(digits_index), test.x).numpy()
     truth = brute_force(z, z[17:18], "cosine")[0]
     np.testing.assert_allclose([r["distance"] for r in found], np.sort(truth)[:5], atol=1e-5)
-    assert [r["class"] for r in found] == [train.classes[int(train.y[r["id"]])] for r in found]
+    assert [r["class"] for r in found] == [test.classes[int(test.y[r["id"]])] for r in found]
 
 
 def test_cli_index_moves_with_its_run(capsys, digits_index, tmp_path):

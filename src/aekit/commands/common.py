@@ -57,6 +57,15 @@ def _fraction(text: str) -> float:
         raise argparse.ArgumentTypeError(str(e)) from None
 
 
+DEFAULT_SPLIT = "test"  # every command that takes --split: the items evaluate measures on, never trained on
+
+
+def add_split_arg(p: argparse.ArgumentParser, what: str) -> None:
+    """``--split``, with one default for every command (``index`` defaulted to train, ``embed`` to test)."""
+    p.add_argument("--split", default=DEFAULT_SPLIT, choices=("train", "test"),
+                   help=f"{what} (default {DEFAULT_SPLIT}: the held-out items, for data without a test split)")
+
+
 SOURCE_KEYS = ("data", "data_dir", "limit", "scale", "pad_to", "holdout", "label_column")
 
 
