@@ -54,9 +54,11 @@ def choose_reconstruction(loss: str, low: float, high: float) -> str:
     if loss in RECONSTRUCTION and not RECONSTRUCTION[loss].fits(low, high):
         kind = RECONSTRUCTION[loss]
         lo, hi = kind.targets
+        rescale = (f"scale the data into [{lo:g}, {hi:g}] (--scale 01 for pixels)" if math.isfinite(hi)
+                   else f"pass data that is never below {lo:g}")
         raise AekitError(
             f"loss {loss!r} ({kind.meaning}) needs data in [{lo:g}, {hi:g}] but this data spans [{low:.4g}, {high:.4g}]: "
-            f"pass --set loss=sse (or loss=auto), or scale the data into [{lo:g}, {hi:g}] (--scale 01 for pixels)")
+            f"pass --set loss=sse (or loss=auto), or {rescale}")
     return loss
 
 
