@@ -219,3 +219,12 @@ def test_every_split_option_has_the_same_default():
                 if "--split" in action.option_strings}
     assert {"embed", "reconstruct", "index", "anomaly"} <= set(defaults)
     assert set(defaults.values()) == {"test"}, defaults
+
+
+def test_pretrain_chooses_the_loss_by_the_data_too(tmp_path, capsys):
+    """Greedy pretraining built its deep AE before any data check: loss auto meant bce on any data."""
+    data = _raw_table(tmp_path / "d.npz", -3.0, 3.0)
+    rc, _, err = cli(capsys, "pretrain", "--data", data, "--scale", "raw", "--widths", "8,2", "--layer-epochs", "1",
+                     "--epochs", "1", "--quiet", "--out", tmp_path / "R")
+    assert rc == 0, err
+    assert aekit.load_run(tmp_path / "R").config["hparams"]["loss"] == "sse"
