@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import sys
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from aekit import io, rundir
+from aekit import io, notices, rundir
 from aekit.atomic import WriteFailed
 from aekit.data.frontend import save_frontend
+from aekit.data_settings import check_model_fits, settings_for_data
 from aekit.errors import AekitError
 from aekit.evaluate import evaluate_model
 from aekit.models.base import Model
@@ -53,10 +53,13 @@ def train(model: str | Model, data, *, test=None, out: str | Path | None = None,
     restart = out_path is not None and rundir.contents(out_path) == "unstarted"
     resume = resume and not restart
     if isinstance(model, str):
+        hparams = settings_for_data(name, hparams, data)  # loss=auto chosen, a loss that cannot fit refused
         torch.manual_seed(cfg.seed)  # the weights' initialisation is part of the seeded run
         model = build(name, **{"input_shape": list(data.item_shape), **hparams})
     elif hparams:
         raise AekitError("model settings apply to a model name, not to an already built model")
+    else:
+        check_model_fits(model, data)
     closed_form = model.closed_form
     resolve_phase_options(model, cfg.phase_options)  # a phase the model lacks: refused before anything is written
     if not is_stream(data):
@@ -81,8 +84,8 @@ def train(model: str | Model, data, *, test=None, out: str | Path | None = None,
             if holds == "run" and not resume:
                 raise AekitError(f"{out_path} already holds a run: choose another --out, delete it, or pass --resume")
             if holds == "unstarted":
-                print(f"aekit: {out_path} holds a run that stopped before its first checkpoint (nothing to "
-                      f"resume): training it again from the start", file=sys.stderr)
+                notices.say(f"{out_path} holds a run that stopped before its first checkpoint (nothing to "
+                            f"resume): training it again from the start")
             return _train_in(model, name, data, test, out_path, cfg, resume, evaluate, data_source, on_epoch_end,
                              fabric, is_zero, created, had_lock)
 
@@ -104,7 +107,13 @@ def _train_in(model, name: str, data, test, out_path: Path | None, cfg: TrainCon
     try:
         if writer and not resume:
             io.write_json(out_path / io.CONFIG, run_config)
-        result = fit(model, data, cfg, run_dir=out_path, val_data=test, resume=resume, on_epoch_end=on_epoch_end,
+
+        def epoch_done(row):  # what was chosen for the user is said once an epoch has trained, not with an error
+            notices.release()
+            if on_epoch_end is not None:
+                on_epoch_end(row)
+
+        result = fit(model, data, cfg, run_dir=out_path, val_data=test, resume=resume, on_epoch_end=epoch_done,
                      fabric=fabric)
         metrics: dict[str, Any] = {"train_seconds": round(result.train_seconds, 3),
                                    "epochs": None if closed_form else cfg.epochs}

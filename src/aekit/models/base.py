@@ -217,6 +217,24 @@ class Model(Trainable):
 
         cls.__init__ = recording_init
 
+    @classmethod
+    def settings_for_data(cls, hparams: dict[str, Any], low: float, high: float) -> tuple[dict[str, Any], list[str]]:
+        """``hparams`` with the settings that depend on the training data (values in [low, high]) resolved, and
+        a line for each choice made. A model that takes ``loss`` trains a reconstruction loss: ``auto`` (the
+        default) is chosen by the data's range, and a loss that cannot fit the data is refused (before any
+        file is written). Models with other data-dependent settings override this."""
+        from aekit.losses import AUTO, choose_reconstruction, describe_recon
+
+        if "loss" not in constructor_parameters(cls):
+            return hparams, []
+        asked = hparams.get("loss", constructor_parameters(cls)["loss"].default)
+        if not isinstance(asked, str):
+            return hparams, []  # the constructor refuses it with its own message
+        chosen = choose_reconstruction(asked, low, high)
+        notes = [f"loss auto: {chosen} for data in [{low:.4g}, {high:.4g}], recorded in the run; recon in the progress "
+                 f"bar and log.csv is {describe_recon(chosen)}"] if asked == AUTO else []
+        return {**hparams, "loss": chosen}, notes
+
     # ---- shape handling shared by all models -------------------------------------------------
     def _set_input_shape(self, input_shape) -> tuple[int, ...]:
         shape = (int(input_shape),) if isinstance(input_shape, int) else tuple(int(s) for s in input_shape)
@@ -234,16 +252,21 @@ class Model(Trainable):
     def _set_reconstruction(self, loss: str, output: str | None) -> None:
         """Choose the reconstruction loss and the decoder's output activation, which must agree.
 
+        ``auto`` is chosen from the training data before the model is built (:mod:`aekit.data_settings`, which
+        records the choice in the run); a model built without data takes it as ``bce``.
+
         ``bce`` needs a sigmoid output and is computed from logits (stable); ``softmax`` (word counts)
         needs a softmax over the features, the output being a distribution over the vocabulary, and is
         computed from logits too; ``sse``/``mse`` default to a linear output. Sets ``self.loss`` and
         ``self.output_act``.
         """
-        from aekit.losses import RECONSTRUCTION_LOSSES
+        from aekit.losses import AUTO, AUTO_CHOICES, RECONSTRUCTION_LOSSES
         from aekit.nn.mlp import make_activation
 
+        if loss == AUTO:  # training resolves it from the data (aekit.data_settings); built without data: [0, 1]
+            loss = AUTO_CHOICES[0]
         if loss not in RECONSTRUCTION_LOSSES:
-            raise AekitError(f"unknown loss {loss!r}: choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
+            raise AekitError(f"unknown loss {loss!r}: choose one of {AUTO}, {', '.join(RECONSTRUCTION_LOSSES)}")
         output = output or {"bce": "sigmoid", "softmax": "softmax"}.get(loss, "identity")
         if loss == "bce" and output != "sigmoid":
             raise AekitError("loss 'bce' needs output 'sigmoid' (targets in [0,1]); use loss 'sse' for other outputs")

@@ -347,4 +347,4 @@ def _progress(cfg: TrainConfig, fabric: Fabric, steps: int, epoch: int):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True)
+    return tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True, disable=None)
