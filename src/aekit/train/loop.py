@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Callable, Iterator
 import torch
 from lightning_fabric import Fabric
 
+from aekit import notices
 from aekit.data.batch import move_fields
 from aekit.errors import AekitError
 from aekit.io import CHECKPOINT
@@ -224,7 +224,7 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
         for note in _continue_with_settings(phases, optimizers, schedulers, options, cfg, step, total, steps,
                                             state.get("total_steps")):
             if fabric.is_global_zero:
-                print(f"aekit: resume: {note}", file=sys.stderr)
+                notices.say(f"resume: {note}")  # held by the CLI until the work begins, like every notice
         logger.load_existing(upto_epoch=start_epoch)
     else:
         torch.manual_seed(cfg.seed * 7919 + rank)  # noise/dropout streams; weights were seeded at build
