@@ -54,3 +54,14 @@ def test_codes_per_time_step_are_refused_where_one_vector_is_needed(use):
     assert model(Batch(x=torch.randn(2, 7, 5))).z.shape == (2, 7, 3)  # it codes every step
     with pytest.raises(AekitError, match=r"one code per time step \(code_shape \(time, 3\)\).*pool"):
         use(model)
+
+
+def test_evaluate_skips_what_needs_one_vector_per_item_and_says_why():
+    from aekit.data.dataset import ArrayDataset
+    from aekit.evaluate import evaluate_model
+
+    data = ArrayDataset(torch.randn(20, 7, 5), torch.arange(20) % 2)
+    metrics = evaluate_model(FrameCoder(), data, train=data, metrics=["reconstruction", "probe", "clustering"])
+    assert "recon_sse" in metrics  # what needs no vector per item still runs
+    for skipped in ("probe", "clustering"):
+        assert "one code per time step" in metrics["skipped"][skipped]
