@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from aekit.apps.finetune import build_classifier
 from aekit.apps.generate import check_2d_code
 from aekit.apps.search import index_run
 from aekit.data.batch import Batch
@@ -48,6 +49,7 @@ def test_fixed_codes_have_their_size():
     lambda m: code_size(m, "a probe"),
     check_2d_code,
     lambda m: index_run(Run(model=m, config={}), None),
+    lambda m: build_classifier(m, 3),
 ])
 def test_codes_per_time_step_are_refused_where_one_vector_is_needed(use):
     model = FrameCoder()
