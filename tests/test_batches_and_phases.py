@@ -178,14 +178,24 @@ def test_inference_on_a_loaded_model_is_safe_from_many_threads(tmp_path):
 def test_resume_applies_a_new_lr_and_says_so(tmp_path, capsys):
     """`--resume --lr X` trains on at X (it trained on at the checkpoint's lr while config.json said X)."""
     data = ArrayDataset(torch.rand(64, 6, generator=torch.Generator().manual_seed(0)))
-    settings = dict(latent_dim=2, hidden=[8], batch_size=16, **QUIET)
+    settings = dict(latent_dim=2, hidden=[8], batch_size=16, schedule="cosine", **QUIET)
     aekit.train("ae", data, out=tmp_path / "run", epochs=2, lr=1e-3, **settings)
     capsys.readouterr()
     aekit.train("ae", data, out=tmp_path / "run", resume=True, epochs=3, lr=5e-4, **settings)
     err = capsys.readouterr().err
     assert "peak lr 0.001 -> 0.0005" in err and "planned over 12 steps now (it was 8)" in err
     state = load_checkpoint(tmp_path / "run" / "checkpoint.safetensors")
-    assert state["optimizers"][0]["param_groups"][0]["lr"] == pytest.approx(5e-4)
+    assert state["optimizers"][0]["param_groups"][0]["initial_lr"] == pytest.approx(5e-4)  # the peak of the plan
+
+
+def test_more_epochs_at_a_constant_lr_plan_nothing_worth_saying(tmp_path, capsys):
+    """Without a decay or a warm-up still to come, the total number of steps changes no lr: no note."""
+    data = ArrayDataset(torch.rand(64, 6, generator=torch.Generator().manual_seed(0)))
+    settings = dict(latent_dim=2, hidden=[8], batch_size=16, schedule="none", **QUIET)
+    aekit.train("ae", data, out=tmp_path / "run", epochs=2, **settings)
+    capsys.readouterr()
+    aekit.train("ae", data, out=tmp_path / "run", resume=True, epochs=3, **settings)
+    assert "resume:" not in capsys.readouterr().err
 
 
 def test_resume_with_the_same_settings_says_nothing(tmp_path, capsys):

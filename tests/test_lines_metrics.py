@@ -219,3 +219,43 @@ def test_bad_inputs_raise_one_line_errors():
     # An image with no direction: scipy's cosine distance is NaN and argmin of a NaN row is 0.
     angle, dist = nearest_angles(np.full((1, 32, 32), 0.5), value_range=(0, 1))
     assert angle[0] == 0.0 and np.isnan(dist[0])
+
+
+def test_float64_and_the_tie_rule_give_the_official_scores():
+    """Issue 17: a pixel cross-fade (float64) from 3 pi / 4 to 3 pi / 2 scored Smoothness 0.923 with a float32 bank
+    and float32 cosines; the official code (float64 bank, scipy cdist + argmin) gives 0.943. Its blends are
+    equally far from a line and its mirror image (to 1e-16), and the official arithmetic decides those ties."""
+    from aekit.eval.lines import TIE
+
+    bank = reference_bank()
+    assert bank.images.dtype == torch.float64  # rendered as the official draw_line renders, in float64
+    official_bank = bank.images.reshape(10_000, -1).numpy()
+    for start in np.linspace(0, 2 * np.pi, 25)[:-1]:
+        ends = render_lines([start, 3 * np.pi / 2], dtype=np.float64).reshape(2, -1).numpy()
+        t = np.linspace(0, 1, N)[:, None]
+        images = (1 - t) * ends[0] + t * ends[1]  # (N, D) float64
+        official = cdist(images, official_bank, "cosine")
+        angles, dist = nearest_angles(images)
+        np.testing.assert_array_equal(angles, bank.angles[official.argmin(axis=1)])  # ties as argmin breaks them
+        np.testing.assert_allclose(dist, official.min(axis=1), rtol=0, atol=1e-15)
+    ends = render_lines([3 * np.pi / 4, 3 * np.pi / 2], dtype=np.float64).reshape(2, -1).numpy()
+    t = np.linspace(0, 1, N)[:, None]
+    images = (1 - t) * ends[0] + t * ends[1]
+    distances = cdist(images, official_bank, "cosine")
+    gaps = np.sort(distances, axis=1)[:, :2] @ np.array([-1.0, 1.0])
+    assert gaps.min() < TIE  # the near-tie the rule is about is in this interpolation
+    assert smoothness_scores(nearest_angles(images)[0][None])[0] == pytest.approx(0.94347, abs=1e-5)
+
+
+def test_exact_ties_go_to_the_first_reference():
+    """Of references at exactly equal distance, the first (the smallest angle) is the match, as argmin's: a blend
+    of the lines at pi / 2 and 3 pi / 2 is exactly as far from a line as from its mirror image."""
+    bank = reference_bank()
+    ends = render_lines([np.pi / 2, 3 * np.pi / 2], dtype=np.float64).reshape(2, -1).numpy()
+    t = np.linspace(0, 1, N)[:, None]
+    images = (1 - t) * ends[0] + t * ends[1]
+    distances = cdist(images, bank.images.reshape(10_000, -1).numpy(), "cosine")
+    tied = [np.flatnonzero(row == row.min()) for row in distances]
+    assert any(len(t) > 1 for t in tied)
+    angles, _ = nearest_angles(images)
+    np.testing.assert_array_equal(angles, [bank.angles[t[0]] for t in tied])

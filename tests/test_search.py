@@ -233,12 +233,13 @@ def test_cli_search_by_id_finds_the_item_itself_first(capsys, digits_index):
 
     found = search_json(capsys, digits_index / "index", "17", "-k", "5")["results"]
     assert found[0]["id"] == 17 and abs(found[0]["distance"]) < 1e-5
-    # the CLI's answer is brute-force cosine over aekit.encode of the run's training data
-    train = data.load("digits", split="train")
-    z = aekit.inference.encode(aekit.load(digits_index), train.x).numpy()
+    # the CLI's answer is brute-force cosine over aekit.encode of the split `index` defaults to (test, as
+    # every command's --split does)
+    test = data.load("digits", split="test")
+    z = aekit.inference.encode(aekit.load(digits_index), test.x).numpy()
     truth = brute_force(z, z[17:18], "cosine")[0]
     np.testing.assert_allclose([r["distance"] for r in found], np.sort(truth)[:5], atol=1e-5)
-    assert [r["class"] for r in found] == [train.classes[int(train.y[r["id"]])] for r in found]
+    assert [r["class"] for r in found] == [test.classes[int(test.y[r["id"]])] for r in found]
 
 
 def test_cli_index_moves_with_its_run(capsys, digits_index, tmp_path):
@@ -285,7 +286,8 @@ def test_cli_text_query(capsys, tmp_path):
             (tmp_path / "corpus" / topic / f"{i}.txt").write_text(f"{words} {words.split()[i % 6]}")
     run = tmp_path / "run"
     assert cli(capsys, "train", "ae", "--data", tmp_path / "corpus", "--out", run, *TINY_RUN)[0] == 0
-    assert cli(capsys, "index", run, "--out", run / "index")[0] == 0
+    # the training split: the test split of 16 documents holds 2 of each topic, too few for k=3 of one topic
+    assert cli(capsys, "index", run, "--out", run / "index", "--split", "train")[0] == 0
     found = search_json(capsys, run / "index", "planet launch rocket", "-k", "3")["results"]
     assert {r["class"] for r in found} == {"space"}
     (tmp_path / "q.txt").write_text("cheese and pasta for dinner")
@@ -305,7 +307,7 @@ def test_cli_bad_input_is_one_line(capsys, digits_index, tmp_path):
     rc, _, err = cli(capsys, "search", index, tmp_path / "big.png")
     assert_user_error(rc, err, "10x10", "8x8")
     rc, _, err = cli(capsys, "search", index, "3", "-k", "5000")
-    assert_user_error(rc, err, "holds 1437 items")
+    assert_user_error(rc, err, "holds 360 items")  # the digits' test split, which index takes by default
     rc, _, err = cli(capsys, "search", tmp_path, "3")
     assert_user_error(rc, err, "not an aekit index")
     rc, _, err = cli(capsys, "search", digits_index, "3")

@@ -11,14 +11,19 @@ Python API::
     samples = aekit.generate(vae_model, n=64, seed=0)  # decoded draws from a model's prior
 """
 from aekit._version import __version__
-from aekit.errors import AekitError  # noqa: E402
-from aekit.apps.generate import generate, interpolate  # noqa: E402
-from aekit.estimator import AutoEncoder  # noqa: E402  (the scikit-learn estimator; models subclass aekit.models.Model)
-from aekit.inference import decode, encode, reconstruct  # noqa: E402
-from aekit.io import Run, load, load_run  # noqa: E402
-from aekit.registry import build, model_names, part_names, register, register_part  # noqa: E402
-from aekit.runs import train  # noqa: E402
-from aekit import data  # noqa: E402,F401
+from aekit._lazy import lazy
 
-__all__ = ["AekitError", "AutoEncoder", "Run", "build", "decode", "encode", "generate", "interpolate", "load", "load_run", "model_names", "part_names", "reconstruct",
-           "register", "register_part", "train", "data", "__version__"]
+# Imported on first use (PEP 562), so that `import aekit.cli` and `aekit --help` do not load torch.
+_EXPORTS = {
+    "AekitError": "aekit.errors",
+    "generate": "aekit.apps.generate", "interpolate": "aekit.apps.generate",
+    "AutoEncoder": "aekit.estimator",  # the scikit-learn estimator; models subclass aekit.models.Model
+    "decode": "aekit.inference", "encode": "aekit.inference", "reconstruct": "aekit.inference",
+    "Run": "aekit.io", "load": "aekit.io", "load_run": "aekit.io",
+    "build": "aekit.registry", "model_names": "aekit.registry", "part_names": "aekit.registry",
+    "register": "aekit.registry", "register_part": "aekit.registry",
+    "train": "aekit.runs",
+    "data": "aekit.data:",
+}
+lazy(__name__, _EXPORTS)
+__all__ = [*_EXPORTS, "__version__"]

@@ -9,6 +9,7 @@ import argparse
 import importlib
 import sys
 
+from aekit import notices
 from aekit.commands import COMMAND_MODULES
 from aekit.errors import AekitError
 
@@ -20,11 +21,20 @@ class _Parser(argparse.ArgumentParser):
         raise AekitError(f"{message} (see `{self.prog} --help`)")
 
 
+def _threads(text: str) -> int:
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from aekit._version import __version__
 
     parser = _Parser(prog="aekit", description="The autoencoder family: train, evaluate, use.")
     parser.add_argument("--version", action="version", version=f"aekit {__version__}")
+    parser.add_argument("--threads", type=_threads, default=None, metavar="N",
+                        help="CPU threads torch computes with (default: torch's, one per core); it changes speed, "
+                        "not results, so runs do not record it")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:  # in the order `aekit --help` lists them
         importlib.import_module(module).add_commands(sub)
@@ -37,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
         except SystemExit as e:  # --help
             return e.code if isinstance(e.code, int) else 0
-        return args.func(args)
+        if args.threads is not None:
+            import torch
+
+            torch.set_num_threads(args.threads)
+        with notices.held():  # a command that fails says only its error
+            return args.func(args)
     except AekitError as e:
         print(f"aekit: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2

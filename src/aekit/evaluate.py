@@ -21,6 +21,7 @@ import torch
 from aekit import inference
 from aekit.errors import AekitError
 from aekit.eval import cluster_scores, probe_accuracy, psnr, recon_mse, recon_sse
+from aekit.models.base import code_size
 
 DEFAULT = ("reconstruction", "probe", "clustering", "codes", "plugins")
 
@@ -49,13 +50,26 @@ def _labelled(data) -> bool:
     return data is not None and data.y is not None and len(torch.unique(data.y)) > 1
 
 
+def _not_one_vector(model, needed_by: str) -> str | None:
+    """Why ``needed_by`` does not apply to a model with one code per time step, or None when codes are vectors."""
+    try:
+        code_size(model, needed_by)
+    except AekitError as e:
+        return str(e)
+    return None
+
+
 def _probe(model, test, train, batch_size, codes):
+    if reason := _not_one_vector(model, "the probe"):
+        return reason
     if not (_labelled(test) and train is not None and train.y is not None):
         return "needs labelled training and test data"
     return {"probe_accuracy": probe_accuracy(codes(train), train.y, codes(test), test.y)}
 
 
 def _clustering(model, test, train, batch_size, codes):
+    if reason := _not_one_vector(model, "clustering"):
+        return reason
     if not _labelled(test):
         return "needs test data with two or more classes"
     return cluster_scores(codes(test), test.y)
@@ -84,7 +98,7 @@ def _lines(model, test, train, batch_size, codes):
 def _embedding_score(model, test, train, batch_size, codes):
     from aekit.eval.embedding_score import embedding_score
 
-    return embedding_score(model, test)
+    return _not_one_vector(model, "the embedding score") or embedding_score(model, test)
 
 
 # Evaluations a dataset asks for by name in ``extra["evaluations"]`` (the plug-ins chosen by the data).

@@ -48,15 +48,22 @@ def eval_mode(model):
         model.train(True)
 
 
+def _at_least_float32(t: torch.Tensor) -> torch.Tensor:
+    # bf16/fp16 outputs of mixed precision come back as float32; a float64 model's stay float64
+    return t.to(torch.promote_types(t.dtype, torch.float32))
+
+
 def _in_batches(fn, model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     device = _device(model)
     with torch.no_grad(), eval_mode(model):
-        return torch.cat([fn(x[i:i + batch_size].to(device)).float().cpu() for i in range(0, x.shape[0], batch_size)])
+        return torch.cat([_at_least_float32(fn(x[i:i + batch_size].to(device))).cpu()
+                          for i in range(0, x.shape[0], batch_size)])
 
 
 def batched(fn, model, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """``fn`` over ``x`` in batches: eval mode, no gradients, on the model's device, input shape checked;
-    the results are concatenated on the CPU in float32 (encode, reconstruct, classifier logits, anomaly scores)."""
+    the results are concatenated on the CPU in float32, or float64 for a model run in float64 (encode,
+    reconstruct, classifier logits, anomaly scores)."""
     model.check_input(x)
     return _in_batches(fn, model, x, batch_size)
 

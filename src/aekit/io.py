@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from aekit._version import __version__
-from aekit.atomic import atomic_path
+from aekit.atomic import WriteFailed, atomic_path
 from aekit.data.frontend import load_frontend
 from aekit.errors import AekitError
 
@@ -66,7 +67,11 @@ def read_json(path: str | Path) -> Any:
 def save_tensors(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str] | None = None) -> None:
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     with atomic_path(path) as tmp:
-        save_file(tensors, str(tmp), metadata=metadata)
+        try:
+            save_file(tensors, str(tmp), metadata=metadata)
+        except SafetensorError as e:  # its I/O errors come wrapped: IoError(Os { ..., message: "No space ..." })
+            said = re.search(r'message: "([^"]+)"', str(e))
+            raise WriteFailed(Path(path), said.group(1) if said else " ".join(str(e).split())) from None
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:

@@ -8,6 +8,8 @@ document autoencoder with a softmax output; Salakhutdinov & Hinton 2009, "Replic
 """
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -15,8 +17,49 @@ import torch.nn.functional as F
 
 from aekit.errors import AekitError
 
-RECONSTRUCTION_LOSSES = ("bce", "sse", "mse", "softmax")
-LOGIT_LOSSES = ("bce", "softmax")  # computed from the decoder's pre-activation, for numerical stability
+
+
+@dataclass(frozen=True)
+class ReconstructionLoss:
+    """What a reconstruction loss is: the target values it can fit, and how it is computed."""
+
+    name: str
+    meaning: str  # for messages, e.g. "Bernoulli cross-entropy"
+    targets: tuple[float, float]  # the interval every target value must lie in for the loss to mean anything
+    from_logits: bool  # computed from the decoder's pre-activation, for numerical stability
+
+    def fits(self, low: float, high: float) -> bool:
+        """Whether data with values in [low, high] can be fitted: outside [0, 1] a Bernoulli cross-entropy has
+        no minimum (it fell to -1.2e14 on data in [-6, 5]) and a softmax over counts needs counts >= 0."""
+        return self.targets[0] <= low and high <= self.targets[1]
+
+
+RECONSTRUCTION = {loss.name: loss for loss in (
+    ReconstructionLoss("bce", "Bernoulli cross-entropy", (0.0, 1.0), from_logits=True),
+    ReconstructionLoss("sse", "sum of squared errors", (-math.inf, math.inf), from_logits=False),
+    ReconstructionLoss("mse", "mean squared error", (-math.inf, math.inf), from_logits=False),
+    ReconstructionLoss("softmax", "multinomial cross-entropy of counts", (0.0, math.inf), from_logits=True),
+)}
+RECONSTRUCTION_LOSSES = tuple(RECONSTRUCTION)
+LOGIT_LOSSES = tuple(name for name, loss in RECONSTRUCTION.items() if loss.from_logits)
+AUTO = "auto"  # a model's ``loss="auto"``: chosen by the training data's range (``choose_reconstruction``)
+AUTO_CHOICES = ("bce", "sse")  # what auto picks from: the first whose targets hold the data
+
+
+def choose_reconstruction(loss: str, low: float, high: float) -> str:
+    """The reconstruction loss to train on data with values in [low, high]: ``loss`` itself when it can fit
+    them (one line naming the fix when it cannot), or, for ``"auto"``, bce for data in [0, 1] and sse otherwise."""
+    if loss == AUTO:
+        return next(name for name in AUTO_CHOICES if RECONSTRUCTION[name].fits(low, high))
+    if loss in RECONSTRUCTION and not RECONSTRUCTION[loss].fits(low, high):
+        kind = RECONSTRUCTION[loss]
+        lo, hi = kind.targets
+        rescale = (f"scale the data into [{lo:g}, {hi:g}] (--scale 01 for pixels)" if math.isfinite(hi)
+                   else f"pass data that is never below {lo:g}")
+        raise AekitError(
+            f"loss {loss!r} ({kind.meaning}) needs data in [{lo:g}, {hi:g}] but this data spans [{low:.4g}, {high:.4g}]: "
+            f"pass --set loss=sse (or loss=auto), or {rescale}")
+    return loss
 
 
 def reconstruction(raw: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tensor:
@@ -39,6 +82,14 @@ def reconstruction(raw: torch.Tensor, x: torch.Tensor, kind: str) -> torch.Tenso
     if kind == "mse":
         return (raw - x).pow(2).mean()
     raise AekitError(f"unknown reconstruction loss {kind!r}: choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
+
+
+def describe_recon(loss: str) -> str:
+    """What the ``recon`` term of the progress bar and ``log.csv`` is for a model trained with ``loss``: that
+    loss, on its own scale, which is not ``aekit evaluate``'s ``recon_sse`` unless the loss is sse."""
+    meaning = RECONSTRUCTION[loss].meaning if loss in RECONSTRUCTION else loss
+    per = "per value" if loss == "mse" else "per item"
+    return f"{loss} ({meaning} {per})" + ("" if loss == "sse" else ", not evaluate's recon_sse")
 
 
 def kl_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:

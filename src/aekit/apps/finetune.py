@@ -33,7 +33,7 @@ from torch import nn
 from aekit import inference, io
 from aekit.atomic import atomic_path
 from aekit.errors import AekitError
-from aekit.models.base import Output, Trainable, require
+from aekit.models.base import Output, Trainable, code_size, require
 from aekit.settings import make_train_config
 from aekit.train.loop import fit
 
@@ -150,6 +150,7 @@ def build_classifier(model, n_classes: int, *, freeze: bool = False, from_scratc
     """
     import copy
 
+    code_size(model, "a classifier head on the code")  # one fixed-size vector per item
     encoder = copy.deepcopy(code_encoder(model))
     torch.manual_seed(seed)
     if from_scratch:

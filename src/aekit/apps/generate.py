@@ -26,7 +26,7 @@ import torch
 from aekit import inference
 from aekit.errors import AekitError
 from aekit.inference import METHODS, interpolate, interpolate_pairs, mix_codes  # noqa: F401  (re-exported)
-from aekit.models.base import require
+from aekit.models.base import code_size, require
 
 GRID_PERCENTILES = (2.0, 98.0)  # other models: these percentiles of the data's codes span it
 
@@ -57,7 +57,7 @@ def generate(model, n: int = 64, seed: int = 0) -> torch.Tensor:
 def check_2d_code(model) -> None:
     """Refuse a model whose code is not 2-d, or that cannot decode: a latent grid is a picture of a plane."""
     require(model, "decode", "a latent grid")
-    k = math.prod(model.code_shape)
+    k = code_size(model, "a latent grid")
     if k != 2:
         raise AekitError(f"a latent grid needs a 2-d code, but model {model.name!r} has {k}-d codes "
                          f"(code_shape {tuple(model.code_shape)}): train one with --latent-dim 2")

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from aekit.data_settings import settings_for_data
 from aekit.errors import AekitError
 from aekit.registry import build
 from aekit.runs import train
@@ -34,6 +35,7 @@ def pretrain_and_finetune(train_data, test_data=None, *, widths, layer_epochs: i
         raise AekitError(f"--widths must be positive layer sizes like 1000,500,250,30, got {given!r}")
     hparams, train_values = split_settings("ae", settings)
     hparams.update(hidden=widths[:-1], latent_dim=widths[-1])
+    hparams = settings_for_data("ae", hparams, train_data)  # loss=auto chosen (and recorded), one that cannot fit refused
     cfg = make_train_config(train_values)
     # Layer-wise phases are shorter: the same settings, with the warm-up scaled by the same factor.
     layer_cfg = make_train_config({**train_values, "epochs": int(layer_epochs),

@@ -54,16 +54,13 @@ import numpy as np
 
 from aekit import io
 from aekit.atomic import atomic_path
+from aekit.apps.search_options import EXACT_LIMIT, KINDS, METRICS, WHITEN_EPS
 from aekit.errors import AekitError
 
-METRICS = ("cosine", "ip", "l2", "hamming")
-KINDS = ("auto", "exact", "hnsw", "ivf")
-EXACT_LIMIT = 50_000  # kind="auto": exact search below this many codes (ms per query there), HNSW from it on
 HNSW_M = 32  # graph neighbours per node: recall/memory trade-off; FAISS's benchmarks use 16-64
 HNSW_EF_CONSTRUCTION = 200  # candidates while building: a better graph (higher recall) for a slower build
 HNSW_EF_SEARCH = 128  # candidates while searching (raised to k when k is larger): recall@10 > 0.95 here
 IVF_PROBE_FRACTION = 1 / 4  # cells searched: nprobe = nlist / 4, recall@10 > 0.9 on clustered codes, 4x cheaper
-WHITEN_EPS = 1e-3  # whitening's regulariser, a fraction of the largest eigenvalue; CIFAR-10's best were 1e-4..3e-2
 INDEX_FILE, META_FILE, WHITEN_FILE = "index.faiss", io.INDEX_META, "whiten.faiss"
 FORMAT = "aekit-code-index"
 VERSION = 1
@@ -434,7 +431,9 @@ def index_run(run, data, metric: str = "cosine", kind: str = "auto", meta: dict 
     the median of each unit over ``data`` (:func:`median_thresholds`). ``meta`` records the run (its path and
     weights' sha256), the data's labels and class names and the caller's extras."""
     from aekit import inference
+    from aekit.models.base import code_size
 
+    code_size(run.model, "an index of codes")  # one fixed-size vector per item
     codes = inference.encode(run.model, data.x)  # (N, *latent)
     codes = codes.reshape(codes.shape[0], -1)  # (N, K)
     thresholds = "median" if metric == "hamming" and not binary_codes(codes) else None

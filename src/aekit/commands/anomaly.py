@@ -100,12 +100,12 @@ def cmd_anomaly(args) -> int:
 
 
 def add_commands(sub) -> None:
-    from aekit.commands.common import add_data_args
+    from aekit.commands.common import add_data_args, add_split_arg
 
     p = sub.add_parser("anomaly", help="anomaly scores (reconstruction error) of a dataset; flag the highest")
     p.add_argument("run")
     add_data_args(p)
-    p.add_argument("--split", default="test", choices=("train", "test"))
+    add_split_arg(p, "the split to score")
     rule = p.add_mutually_exclusive_group()
     rule.add_argument("--contamination", type=float, default=None,
                       help="flag this fraction of the items, those scoring highest (in (0, 0.5]; default 0.05)")

@@ -34,9 +34,39 @@ def add_data_args(p: argparse.ArgumentParser, required: bool = False) -> None:
     p.add_argument("--limit", type=int, default=None, help="use a seeded random N examples of each split")
     p.add_argument("--scale", default=None, help="01 (default: pixels to [0,1]) | pm1 ([-1,1]) | raw (as stored)")
     p.add_argument("--pad-to", dest="pad_to", type=int, default=None, help="pad images to this size (28 -> 32)")
+    p.add_argument("--holdout", type=_fraction, default=None, metavar="FRACTION",
+                   help="data without a test split (a .npy/.npz/.csv file, an image folder without train/test): "
+                   "hold out this seeded fraction of the items for evaluation (default 0.2; recorded in the run); "
+                   "0 trains and evaluates on every item (in-sample)")
+    p.add_argument("--label-column", dest="label_column", default=None, metavar="NAME",
+                   help="a CSV's label column, by header name or 0-based index (default: a column named 'label', "
+                   "if any; 'none': every column is a feature)")
 
 
-SOURCE_KEYS = ("data", "data_dir", "limit", "scale", "pad_to")
+def _fraction(text: str) -> float:
+    """--holdout's value; argparse shows the message of ``check_fraction`` as it is."""
+    from aekit.data.holdout import check_fraction
+
+    try:
+        value: float | str = float(text)
+    except ValueError:
+        value = text
+    try:
+        return check_fraction(value)
+    except AekitError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+DEFAULT_SPLIT = "test"  # every command that takes --split: the items evaluate measures on, never trained on
+
+
+def add_split_arg(p: argparse.ArgumentParser, what: str) -> None:
+    """``--split``, with one default for every command (``index`` defaulted to train, ``embed`` to test)."""
+    p.add_argument("--split", default=DEFAULT_SPLIT, choices=("train", "test"),
+                   help=f"{what} (default {DEFAULT_SPLIT}: the held-out items, for data without a test split)")
+
+
+SOURCE_KEYS = ("data", "data_dir", "limit", "scale", "pad_to", "holdout", "label_column")
 
 
 def add_train_args(p: argparse.ArgumentParser) -> None:
@@ -87,9 +117,9 @@ def run_source(args, run_config: dict) -> DataSource:
 
 
 def refuse_existing_run(out: Path) -> None:
-    from aekit import io
+    from aekit.rundir import contents
 
-    if (out / io.CONFIG).exists():  # checked again by runs.train; here before any data is loaded
+    if contents(out) == "run":  # checked again by runs.train, under the folder's lock; here before data is loaded
         raise AekitError(f"{out} already holds a run: choose another --out, delete it, or pass --resume")
 
 

@@ -3,7 +3,7 @@ to an .npz, the reconstructions to a .png or .npy)."""
 from __future__ import annotations
 
 from aekit.atomic import atomic_path
-from aekit.commands.common import add_data_args, check_out, run_source
+from aekit.commands.common import add_data_args, add_split_arg, check_out, run_source
 from aekit.errors import AekitError
 
 
@@ -54,7 +54,7 @@ def add_commands(sub) -> None:
         p = sub.add_parser(name, help=what)
         p.add_argument("run")
         add_data_args(p)
-        p.add_argument("--split", default="test", choices=("train", "test"))
+        add_split_arg(p, "the split to encode" if name == "embed" else "the split to reconstruct")
         p.add_argument("--out", required=True)
         if name == "reconstruct":
             p.add_argument("--n", type=int, default=16, help="how many pairs to draw in a .png")

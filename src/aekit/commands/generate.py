@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from aekit.commands.common import (
-    add_data_args, check_out, check_picture_out, is_item_id, run_scale, run_source, write_images,
+    add_data_args, add_split_arg, check_out, check_picture_out, is_item_id, run_scale, run_source, write_images,
 )
 from aekit.errors import AekitError
 
@@ -88,7 +88,7 @@ def add_commands(sub) -> None:
     p.add_argument("--out", required=True, help="a .png strip (one row) or a .npy array (steps, *item)")
     p.add_argument("--zoom", type=int, default=1, help="enlarge every pixel of the picture to ZOOM x ZOOM")
     add_data_args(p)
-    p.add_argument("--split", default="test", choices=("train", "test"), help="the split item ids refer to")
+    add_split_arg(p, "the split item ids refer to")
     p.set_defaults(func=cmd_interpolate)
 
     p = sub.add_parser("generate", help="decode samples of a model's prior, or a grid over a 2-d code")
@@ -104,5 +104,5 @@ def add_commands(sub) -> None:
                    help="also write the decoded images as an array (.npy)")
     p.add_argument("--zoom", type=int, default=1, help="enlarge every pixel of the picture to ZOOM x ZOOM")
     add_data_args(p)
-    p.add_argument("--split", default="test", choices=("train", "test"), help="the data whose codes span --grid")
+    add_split_arg(p, "the data whose codes span --grid")
     p.set_defaults(func=cmd_generate)

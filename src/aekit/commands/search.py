@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from aekit.commands.common import (
-    add_data_args, check_out, is_item_id, run_scale, run_source,
+    add_data_args, add_split_arg, check_out, is_item_id, run_scale, run_source,
 )
 from aekit.errors import AekitError
 
@@ -190,7 +190,7 @@ def _write_picture(out: Path, query, data, ids, run, meta: dict) -> None:
 
 # ---- parser -----------------------------------------------------------------------------------------------
 def add_commands(sub) -> None:
-    from aekit.apps.search import EXACT_LIMIT, KINDS, METRICS, WHITEN_EPS
+    from aekit.apps.search_options import EXACT_LIMIT, KINDS, METRICS, WHITEN_EPS
 
     p = sub.add_parser(
         "index", help="index the codes of a dataset for `aekit search` (FAISS)",
@@ -199,7 +199,7 @@ def add_commands(sub) -> None:
     p.add_argument("run", help="the run directory whose model encodes the data")
     p.add_argument("--out", required=True, metavar="INDEX", help="the index folder to write, e.g. RUN/index")
     add_data_args(p)
-    p.add_argument("--split", default="train", choices=("train", "test"), help="the split to index")
+    add_split_arg(p, "the split to index")
     p.add_argument("--metric", default="cosine", choices=METRICS,
                    help="cosine (default), ip (inner product), l2, or hamming: Hamming distance between bit codes; "
                    "a binary model's codes are its bits, float codes are cut at the median of each code unit over "

@@ -23,7 +23,7 @@ def cmd_train(args) -> int:
     settings = train_settings(args)
     model = args.model
     if args.resume:
-        saved = io.read_run_config(out)  # checked against its schema before any setting is used
+        saved = io.read_run_config(out)  # checked against its schema (one line for a classifier's or index's folder)
         if (out / io.CHECKPOINT).is_file():  # and its checkpoint against the model it describes, from headers alone
             check_checkpoint(out / io.CHECKPOINT, model=io.described_model(out, saved))
         model = model or saved["model"]

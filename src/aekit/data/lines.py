@@ -35,14 +35,15 @@ CLASSES = [f"{360 * k // N_BINS}-{360 * (k + 1) // N_BINS}deg" for k in range(N_
 _CHUNK = 1024  # angles per vectorised step: keeps the temporaries (chunk x 18 x 4 indices, the canvas) in cache
 
 
-def render_lines(angles: Any, size: int = SIZE, width: float = WIDTH) -> torch.Tensor:
-    """Render one line per angle (radians) -> float32 tensor (N, 1, size, size) with values in [-1, 1]."""
+def render_lines(angles: Any, size: int = SIZE, width: float = WIDTH, dtype: Any = np.float32) -> torch.Tensor:
+    """Render one line per angle (radians) -> tensor (N, 1, size, size) with values in [-1, 1]: float32, or
+    ``dtype=np.float64`` as the official ``draw_line`` does (the lines metric's reference bank)."""
     a = np.asarray(angles, dtype=np.float64).reshape(-1)
     if not np.all(np.isfinite(a)):
         raise AekitError("render_lines got NaN or infinite angles; pass finite angles in radians")
     if size < 4 or width <= 0:
         raise AekitError(f"render_lines needs size >= 4 and width > 0, got size={size}, width={width}")
-    out = np.empty((a.size, 1, size, size), np.float32)
+    out = np.empty((a.size, 1, size, size), dtype)
     for start in range(0, a.size, _CHUNK):
         out[start : start + _CHUNK, 0] = _render_chunk(a[start : start + _CHUNK], size, float(width))
     return torch.from_numpy(out)

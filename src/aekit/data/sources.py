@@ -6,7 +6,9 @@ Conventions, so that a file loads without options in the common cases:
   ``(N, H, W, C)`` with C in 1/3/4 as channels-last images (transposed to ``(N, C, H, W)``);
 * ``.npz``: ``x_train``/``y_train`` and ``x_test``/``y_test`` pick the split (the Keras layout); otherwise
   ``x`` or ``X`` (else the first array) with optional labels ``y``/``Y``/``labels``, the same for both splits;
-* ``.csv``: numbers only, an optional header row, an optional label column (``label_column`` = name or index);
+* ``.csv``: numbers only, an optional header row, an optional label column (``label_column`` = name or index;
+  by default a column named ``label``, if the header has one: a label read as a feature would be learned
+  and reconstructed like any other value);
 * labels are class indices 0..K-1;
 * the value range is inferred: uint8 (or whole numbers within 0..255) are 8-bit pixels, values within
   [0, 1] stay; anything else can only be loaded with scale "raw", because silently min-max scaling a user's
@@ -32,6 +34,7 @@ from aekit.errors import AekitError
 
 ARRAY_SUFFIXES = (".npy", ".npz", ".csv", ".tsv")
 TAR_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")
+LABEL_AUTO, LABEL_NAME = "auto", "label"  # a CSV read with label_column="auto" takes a column named "label"
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,11 @@ def _read_npz_file(path: Path, split: str, seed: int = 0) -> RawData:
 
 
 @register_reader("csv", _suffix(".csv", ".tsv"), options=("label_column",))
-def _read_csv_file(path: Path, split: str, seed: int = 0, label_column: int | str | None = None) -> RawData:
+def _read_csv_file(path: Path, split: str, seed: int = 0, label_column: int | str | None = LABEL_AUTO) -> RawData:
     x, y = read_csv(path, label_column)
-    return _finish(path, x, y, split="all")
+    raw = _finish(path, x, y, split="all")
+    raw.extra["label_column"] = LABEL_NAME if label_column == LABEL_AUTO and y is not None else label_column
+    return raw
 
 
 @register_reader("images", _is_image_source, options=("cache",))
@@ -146,7 +151,8 @@ def _read_npz(path: Path, split: str) -> RawData:
 
 
 def read_csv(path: str | os.PathLike[str], label_column: int | str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """A numeric CSV (optional header) -> features (N, D) float64 and the label column (N,) or None."""
+    """A numeric CSV (optional header) -> features (N, D) float64 and the label column (N,) or None.
+    ``label_column="auto"``: the column named "label" if the header has one, else none."""
     path = Path(path)
     with open(path, encoding="utf-8", errors="replace") as f:
         first = f.readline().strip()
@@ -163,6 +169,8 @@ def read_csv(path: str | os.PathLike[str], label_column: int | str | None = None
         raise AekitError(f"{path} has a value that is not a number ({e}); CSV data must be numeric") from None
     if table.shape[0] == 0:
         raise AekitError(f"dataset {path.name} is empty: {path} has a header but no rows of data")
+    if label_column == LABEL_AUTO:  # a column named "label" holds the labels, not a feature
+        label_column = LABEL_NAME if header and LABEL_NAME in cells else None
     if label_column is None:
         return table, None
     if isinstance(label_column, str) and not label_column.lstrip("-").isdigit():

@@ -24,7 +24,8 @@ class DeepAutoEncoder(Model):
 
     ``hidden`` are the encoder widths before the code (the decoder mirrors them); ``tied=True`` makes
     the decoder use the transposed encoder weights. ``loss`` is ``bce`` for inputs in [0, 1] (the
-    decoder then ends in a sigmoid) or ``sse``/``mse`` for real-valued inputs (linear output).
+    decoder then ends in a sigmoid) or ``sse``/``mse`` for real-valued inputs (linear output); ``auto``
+    (the default) picks ``bce`` or ``sse`` by the training data's range and records the choice in the run.
     With ``hidden=()``, ``activation`` irrelevant and ``loss="sse"`` it is a linear AE, which reaches PCA.
 
     ``backbone`` picks the networks, a registered part (``nn/parts.py``): ``mlp`` (the arguments above),
@@ -45,7 +46,7 @@ class DeepAutoEncoder(Model):
         activation: str = "relu",
         norm: str | None = None,
         tied: bool = False,
-        loss: str = "bce",
+        loss: str = "auto",
         output: str | None = None,
         code_activation: str | None = None,
         backbone: str = "mlp",

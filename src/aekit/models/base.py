@@ -6,7 +6,8 @@
   already weighted.
 - **Capabilities are declared**: ``capabilities`` names what a model can do beyond encoding (``decode``,
   ``sample``, ``likelihood``, ``code_indices``, ``trainable_encoder``, ``convert``), ``code_shape`` is the
-  shape of one code and ``requires_fields`` the batch fields it trains on. Commands, evaluation and tests
+  shape of one code (``TIME`` marks one code per time step; ``code_size`` refuses those where one
+  vector per item is needed) and ``requires_fields`` the batch fields it trains on. Commands, evaluation and tests
   ask :func:`require` / ``model.can(...)``; they never check a model's class or name.
 - Several players declare ``phases`` (and ``phase_options``, their own optimiser settings); the one training
   loop steps, for each phase, the parameters of ``phase_parameters(phase)`` on the sum of
@@ -66,6 +67,21 @@ def require(model, capability: str, needed_by: str) -> None:
         raise AekitError(f"model {model.name!r} has no {CAPABILITIES[capability][0]}, which {needed_by} needs "
                          f"(capability {capability!r}): use a run of "
                          f"{', '.join(others) if others else 'a model that declares it'}")
+
+
+TIME = None  # an entry of ``code_shape``: one code per time step, as many steps as the input has (speech, text)
+
+
+def code_size(model, needed_by: str) -> int:
+    """How many numbers one item's code holds, for what needs one fixed-size vector per item (an index, a probe,
+    a latent grid). A model with one code per time step (``TIME`` in its ``code_shape``) is refused in one line."""
+    shape = tuple(model.code_shape)
+    if TIME in shape:
+        shown = "(" + ", ".join("time" if s is TIME else str(s) for s in shape) + ")"
+        raise AekitError(f"model {model.name!r} makes one code per time step (code_shape {shown}), and {needed_by} "
+                         f"needs one fixed-size code per item: write the codes with `aekit embed` and pool them over "
+                         f"time (e.g. their mean), or use a model with one code per item")
+    return math.prod(shape)
 
 
 def _jsonable(value: Any) -> Any:
@@ -183,7 +199,7 @@ class Model(Trainable):
     """Base class of every model: subclasses implement ``encode`` and ``forward`` (and ``decode`` when they
     declare the capability "decode")."""
 
-    code_shape: tuple[int, ...]  # the shape of one code; set by each model's constructor
+    code_shape: tuple[int | None, ...]  # one code's shape, set by the constructor; TIME (None): one code per step
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -210,6 +226,24 @@ class Model(Trainable):
 
         cls.__init__ = recording_init
 
+    @classmethod
+    def settings_for_data(cls, hparams: dict[str, Any], low: float, high: float) -> tuple[dict[str, Any], list[str]]:
+        """``hparams`` with the settings that depend on the training data (values in [low, high]) resolved, and
+        a line for each choice made. A model that takes ``loss`` trains a reconstruction loss: ``auto`` (the
+        default) is chosen by the data's range, and a loss that cannot fit the data is refused (before any
+        file is written). Models with other data-dependent settings override this."""
+        from aekit.losses import AUTO, choose_reconstruction, describe_recon
+
+        if "loss" not in constructor_parameters(cls):
+            return hparams, []
+        asked = hparams.get("loss", constructor_parameters(cls)["loss"].default)
+        if not isinstance(asked, str):
+            return hparams, []  # the constructor refuses it with its own message
+        chosen = choose_reconstruction(asked, low, high)
+        notes = [f"loss auto: {chosen} for data in [{low:.4g}, {high:.4g}], recorded in the run; recon in the progress "
+                 f"bar and log.csv is {describe_recon(chosen)}"] if asked == AUTO else []
+        return {**hparams, "loss": chosen}, notes
+
     # ---- shape handling shared by all models -------------------------------------------------
     def _set_input_shape(self, input_shape) -> tuple[int, ...]:
         shape = (int(input_shape),) if isinstance(input_shape, int) else tuple(int(s) for s in input_shape)
@@ -227,16 +261,21 @@ class Model(Trainable):
     def _set_reconstruction(self, loss: str, output: str | None) -> None:
         """Choose the reconstruction loss and the decoder's output activation, which must agree.
 
+        ``auto`` is chosen from the training data before the model is built (:mod:`aekit.data_settings`, which
+        records the choice in the run); a model built without data takes it as ``bce``.
+
         ``bce`` needs a sigmoid output and is computed from logits (stable); ``softmax`` (word counts)
         needs a softmax over the features, the output being a distribution over the vocabulary, and is
         computed from logits too; ``sse``/``mse`` default to a linear output. Sets ``self.loss`` and
         ``self.output_act``.
         """
-        from aekit.losses import RECONSTRUCTION_LOSSES
+        from aekit.losses import AUTO, AUTO_CHOICES, RECONSTRUCTION_LOSSES
         from aekit.nn.mlp import make_activation
 
+        if loss == AUTO:  # training resolves it from the data (aekit.data_settings); built without data: [0, 1]
+            loss = AUTO_CHOICES[0]
         if loss not in RECONSTRUCTION_LOSSES:
-            raise AekitError(f"unknown loss {loss!r}: choose one of {', '.join(RECONSTRUCTION_LOSSES)}")
+            raise AekitError(f"unknown loss {loss!r}: choose one of {AUTO}, {', '.join(RECONSTRUCTION_LOSSES)}")
         output = output or {"bce": "sigmoid", "softmax": "softmax"}.get(loss, "identity")
         if loss == "bce" and output != "sigmoid":
             raise AekitError("loss 'bce' needs output 'sigmoid' (targets in [0,1]); use loss 'sse' for other outputs")

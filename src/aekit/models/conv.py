@@ -35,7 +35,8 @@ class ConvAutoEncoder(Model):
     - ``transpose``: stride-2 transposed convolution.
 
     ``loss``/``output`` follow ``models/ae.py``: ``bce`` for inputs in [0, 1] (sigmoid output; the loss
-    takes the logits), ``sse``/``mse`` for real-valued inputs (linear output). ``norm="batch"`` adds
+    takes the logits), ``sse``/``mse`` for real-valued inputs (linear output), ``auto`` (default) by the
+    data's range. ``norm="batch"`` adds
     batch normalisation after every hidden convolution.
     """
 
@@ -49,7 +50,7 @@ class ConvAutoEncoder(Model):
         decoder: str = "unpool",
         downsample: str = "pool",
         activation: str = "relu",
-        loss: str = "bce",
+        loss: str = "auto",
         output: str | None = None,
         norm: str | None = None,
     ):

@@ -26,7 +26,8 @@ class PCA(Model):
         super().__init__()
         self._set_input_shape(input_shape)
         if int(latent_dim) <= 0 or int(latent_dim) > self.input_dim:
-            raise AekitError(f"pca latent_dim must lie in 1..{self.input_dim}, got {latent_dim!r}")
+            raise AekitError(f"pca latent_dim must lie in 1..n_features (n_features={self.input_dim} here: PCA has "
+                             f"no more directions than features), got {latent_dim!r}: choose one in that range")
         k = int(latent_dim)
         self.code_shape = (k,)
         self.register_buffer("mean", torch.zeros(self.input_dim))
@@ -38,7 +39,8 @@ class PCA(Model):
         x = x.reshape(x.shape[0], -1).double()  # (N, D); float64 so small eigenvalues stay accurate
         k = self.components.shape[0]
         if x.shape[0] < 2:
-            raise AekitError("PCA needs at least 2 examples to estimate a covariance")
+            raise AekitError(f"PCA needs at least 2 examples to estimate a covariance, got n_samples={x.shape[0]}: "
+                             f"pass more examples")
         mean = x.mean(dim=0)
         xc = x - mean
         # Eigendecomposition of the D x D covariance: cheaper than an SVD of N x D when N >> D.

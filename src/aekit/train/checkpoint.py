@@ -101,7 +101,7 @@ def check_checkpoint(path: str | Path, model=None, optimizers: Mapping[str, torc
 
 # ---- what a checkpoint must hold -----------------------------------------------------------------------------
 REQUIRED = ("model", "optimizers", "schedulers", "rng", "epoch", "step")
-OPTIONAL = ("phases", "total_steps")  # checkpoints of earlier releases lack them
+OPTIONAL = ("phases", "total_steps", "train_seconds", "loss_scale")  # checkpoints of earlier releases lack them
 
 
 def _require(ok: bool, what: str) -> None:
@@ -137,6 +137,9 @@ def _check_structure(state: Any) -> None:
     _require(_is_int(epoch) and _is_int(step) and 0 <= epoch <= step,
              f"epoch {epoch!r} and step {step!r} must be whole numbers with 0 <= epoch <= step (each epoch takes a step)")
     _require(total is None or (_is_int(total) and step <= total), f"step {step} is past its total_steps {total!r}")
+    for key, hint in (("train_seconds", float), ("loss_scale", float | None)):
+        value = state.get(key)
+        _require(value is None or (fits(value, hint) and value >= 0), f"its {key} {value!r} is not a number >= 0")
 
     template = _scheduler_template()
     for sch, opt in zip(schedulers, optimizers):

@@ -1,8 +1,15 @@
-"""Per-epoch metric logs: a CSV file always, TensorBoard too when it is installed."""
+"""Per-epoch metric logs: a CSV file always, TensorBoard too when it is installed.
+
+``log.csv`` is rewritten whole and atomically after each epoch, before that epoch's checkpoint: a crash
+leaves it either as it was or with the new row, never half a row, and never a checkpoint whose epoch the
+log lacks (a resume drops rows past the checkpoint's epoch, see :meth:`MetricLogger.load_existing`).
+"""
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+
+from aekit.atomic import atomic_path
 
 
 class MetricLogger:
@@ -18,18 +25,21 @@ class MetricLogger:
             except Exception:  # ImportError, or tensorboard missing behind torch's import
                 self._tb = None
 
-    def load_existing(self) -> None:
-        """On resume, keep the rows already logged so the CSV stays one continuous history."""
+    def load_existing(self, upto_epoch: int) -> None:
+        """On resume from the checkpoint of epoch ``upto_epoch``, keep the rows already logged up to it, so
+        the CSV stays one continuous history. Rows past it (logged before a crash stopped their checkpoint)
+        are dropped: those epochs are trained again and logged anew."""
         if self.path is not None and self.path.exists():
-            with self.path.open() as f:
-                self.rows = [dict(r) for r in csv.DictReader(f)]
+            with self.path.open(newline="") as f:
+                self.rows = [dict(r) for r in csv.DictReader(f) if _epoch(r) <= upto_epoch]
 
     def log(self, row: dict) -> None:
         self.rows.append(row)
         if self.path is None:
             return
         fields = list(dict.fromkeys(k for r in self.rows for k in r))
-        with self.path.open("w", newline="") as f:  # rewritten whole: columns may appear later (val_*)
+        # rewritten whole (columns may appear later: val_*), and atomically
+        with atomic_path(self.path) as tmp, tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
             writer.writerows(self.rows)
@@ -42,3 +52,10 @@ class MetricLogger:
     def close(self) -> None:
         if self._tb is not None:
             self._tb.close()
+
+
+def _epoch(row: dict) -> int:
+    try:
+        return int(row.get("epoch") or 0)
+    except ValueError:  # a damaged row: not part of a history to continue
+        return 1 << 62

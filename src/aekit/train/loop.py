@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Callable, Iterator
 import torch
 from lightning_fabric import Fabric
 
+from aekit import notices
 from aekit.data.batch import move_fields
 from aekit.errors import AekitError
 from aekit.io import CHECKPOINT
@@ -29,13 +29,43 @@ from aekit.train.sources import epoch_batches, in_order, is_stream, steps_in_epo
 
 
 class TrainingDiverged(AekitError):
-    """A loss became NaN or infinite; the last good checkpoint is kept."""
+    """A loss became NaN, infinite or blew up; the last good checkpoint, if any, is kept."""
+
+
+# An epoch's mean loss term this many times larger in magnitude than all the loss terms together at the
+# first step has blown up, though still finite (weights pushed to ~1e7 by a huge lr, a loss unbounded
+# below). Magnitudes, not values: MI and ELBO terms are legitimately negative, and a term near zero at
+# the start (a KL, a sparsity penalty) is measured against the whole loss, not against itself.
+BLOWUP_FACTOR = 1e6
+
+
+def _blown_up(means: dict[str, float], scale: float) -> list[str]:
+    """The loss terms whose epoch means are ``BLOWUP_FACTOR`` times the first step's total magnitude."""
+    if scale == 0:  # every term exactly 0 at the first step: no scale to measure against
+        return []
+    return [k for k, v in means.items() if abs(v) > BLOWUP_FACTOR * scale]
+
+
+def _diverged(where: str, what: str, kept_in: Path | None, unbounded: bool = False) -> TrainingDiverged:
+    """The one line for a run that diverged, saying what is true of its folder: a checkpoint to resume from
+    is kept, or there is none (a run that diverges before its first checkpoint leaves nothing). A loss that
+    ran off to minus a huge number (``unbounded``) does not fit the data, whatever the lr: resuming cannot
+    help, another loss is another run."""
+    if unbounded:
+        return TrainingDiverged(f"training diverged {where}: {what}; the loss is unbounded below on this data: "
+                                f"train a new run with a loss that fits it (BCE needs data in [0, 1]; e.g. loss=mse)")
+    fix = "lower lr, set grad_clip=1 or precision=32-true"
+    then = (f"the last good checkpoint is kept in {kept_in}: {fix}, then resume" if kept_in is not None
+            else f"no checkpoint was written: {fix}, and train again")
+    return TrainingDiverged(f"training diverged {where}: {what}; {then}")
 
 
 @dataclass
 class FitResult:
     history: list[dict] = field(default_factory=list)  # one row per epoch (also in log.csv)
-    train_seconds: float = 0.0  # wall time spent in this call's training epochs
+    # wall time spent training the run's epochs, over every call that trained them (resumes continue the
+    # clock the checkpoint recorded); not counting the caller's on_epoch_end
+    train_seconds: float = 0.0
     epochs_done: int = 0
     is_global_zero: bool = True  # False in the other DDP processes: they must not write or print
 
@@ -120,8 +150,9 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
         fabric: Fabric | None = None) -> FitResult:
     """Train ``model`` on ``data`` (an ``ArrayDataset`` or a stream) with settings ``cfg``.
 
-    ``run_dir`` receives ``log.csv`` and ``checkpoint.safetensors`` after every epoch; with ``resume``
-    training continues from that checkpoint. ``on_epoch_end(row)`` is called after each checkpoint.
+    ``run_dir`` receives ``log.csv`` then ``checkpoint.safetensors`` after every epoch; with ``resume``
+    training continues from that checkpoint. ``on_epoch_end(row)`` is called after each checkpoint; its
+    time is not counted in the rows' ``time`` (training seconds of the run so far).
     Pass ``fabric`` when the caller launched it already (to write files from the first process only).
     """
     cfg = cfg or TrainConfig()
@@ -163,7 +194,7 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
     schedulers = [torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: lr_factor(s, total, cfg, steps)) for opt in optimizers]
 
-    start_epoch, step = 0, 0
+    start_epoch, step, seconds_before, loss_scale = 0, 0, 0.0, None
     logger = MetricLogger(run_dir, enabled=writes)
     checkpoint_path = run_dir / CHECKPOINT if run_dir is not None else None
     if resume:
@@ -185,22 +216,30 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
             sch.load_state_dict(by_phase[phase][1])
         torch.set_rng_state(state["rng"])
         start_epoch, step = int(state["epoch"]), int(state["step"])
+        seconds_before = float(state.get("train_seconds", 0.0))  # checkpoints before it was recorded: 0
+        loss_scale = state.get("loss_scale")  # the blow-up test measures against the run's own first step
         if start_epoch > cfg.epochs:  # its model is not the one of `epochs` epochs the caller would report
             raise AekitError(f"the checkpoint in {run_dir} has trained {start_epoch} epochs, more than "
                              f"epochs={cfg.epochs}: resume with epochs >= {start_epoch}")
         for note in _continue_with_settings(phases, optimizers, schedulers, options, cfg, step, total, steps,
                                             state.get("total_steps")):
             if fabric.is_global_zero:
-                print(f"aekit: resume: {note}", file=sys.stderr)
-        logger.load_existing()
+                notices.say(f"resume: {note}")  # held by the CLI until the work begins, like every notice
+        logger.load_existing(upto_epoch=start_epoch)
     else:
         torch.manual_seed(cfg.seed * 7919 + rank)  # noise/dropout streams; weights were seeded at build
 
-    result = FitResult(history=logger.rows, is_global_zero=fabric.is_global_zero)
+    result = FitResult(history=logger.rows, train_seconds=seconds_before, is_global_zero=fabric.is_global_zero)
     if start_epoch >= cfg.epochs:
         return result
     module.train()
-    t_start = time.perf_counter()
+    kept_in = run_dir if resume and writes else None  # where a checkpoint to go back to is, once one is
+    first_step = 0.0
+    t_start, callbacks = time.perf_counter(), 0.0  # callbacks: the seconds spent in on_epoch_end
+
+    def seconds() -> float:
+        return seconds_before + time.perf_counter() - t_start - callbacks
+
     try:
         for epoch in range(start_epoch, cfg.epochs):
             sums: dict[str, torch.Tensor] = {}
@@ -217,12 +256,10 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
                         loss = sum(losses.values())
                         if not torch.isfinite(loss):
                             bad = [k for k, v in losses.items() if not torch.isfinite(v)]
-                            kept = (f"the last good checkpoint is kept in {run_dir}; " if run_dir is not None
-                                    else "")
-                            raise TrainingDiverged(
-                                f"training diverged at epoch {epoch + 1}, step {step + 1}: loss {', '.join(bad)} "
-                                f"is {float(loss.detach())}; {kept}lower lr, set grad_clip=1 or precision=32-true"
-                                f"{', then resume' if kept else ''}")
+                            raise _diverged(f"at epoch {epoch + 1}, step {step + 1}",
+                                            f"loss {', '.join(bad)} is {float(loss.detach())}", kept_in)
+                        if loss_scale is None:  # the first step's magnitude of all terms, none cancelling
+                            first_step += sum(abs(float(v.detach())) for v in losses.values())
                         fabric.backward(loss)
                         if cfg.grad_clip:
                             fabric.clip_gradients(module, opt, max_norm=cfg.grad_clip)
@@ -231,6 +268,8 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
                             key = k if len(phases) == 1 else f"{phase}/{k}"
                             sums[key] = sums.get(key, 0.0) + v.detach().float() / options[phase].steps
                     sch.step()
+                if loss_scale is None:  # the same in every DDP process, which must all stop or go on together
+                    loss_scale = float(fabric.all_reduce(torch.tensor(first_step), reduce_op="mean"))
                 step += 1
                 if bar is not None:
                     bar.update(1)
@@ -238,31 +277,37 @@ def fit(model, data, cfg: TrainConfig | None = None, *, run_dir: str | Path | No
                         bar.set_postfix({k: f"{float(v) / (i + 1):.4g}" for k, v in sums.items()})
             if bar is not None:
                 bar.close()
-            row = {"epoch": epoch + 1, "step": step, "lr": schedulers[0].get_last_lr()[0],
-                   "time": round(time.perf_counter() - t_start, 3)}
-            row.update({f"train_{k}": float(fabric.all_reduce(v / steps, reduce_op="mean")) for k, v in sums.items()})
+            means = {k: float(fabric.all_reduce(v / steps, reduce_op="mean")) for k, v in sums.items()}
+            row = {"epoch": epoch + 1, "step": step, "lr": schedulers[0].get_last_lr()[0], "time": 0.0}
+            row.update({f"train_{k}": v for k, v in means.items()})
             if val_fields is not None and cfg.eval_every and ((epoch + 1) % cfg.eval_every == 0 or epoch + 1 == cfg.epochs):
                 row.update({f"val_{k}": v for k, v in _evaluate(module, val_fields, cfg.eval_batch_size).items()})
+            row["time"] = round(seconds(), 3)
             broken = [k for k, v in row.items() if k.startswith("val_") and not math.isfinite(v)]
-            if broken or not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            blown = _blown_up(means, loss_scale or 0.0)
+            if broken or blown or not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
                 # the epoch's last step can break the weights with a still-finite loss: never checkpoint them
-                kept = f"the last good checkpoint is kept in {run_dir}; " if run_dir is not None and epoch else ""
-                what = f"validation loss {', '.join(broken)} is not finite" if broken else "weights became NaN/Inf"
-                raise TrainingDiverged(
-                    f"training diverged in epoch {epoch + 1}: the {what}; {kept}lower lr, "
-                    f"set grad_clip=1 or precision=32-true{', then resume' if kept else ''}")
+                what = (f"the validation loss {', '.join(broken)} is not finite" if broken else
+                        f"the mean loss {', '.join(blown)} is {means[blown[0]]:.3g}, over {BLOWUP_FACTOR:g} times "
+                        f"the first step's {loss_scale:.3g}" if blown else "the weights became NaN/Inf")
+                raise _diverged(f"in epoch {epoch + 1}", what, kept_in,
+                                unbounded=bool(blown) and not broken and means[blown[0]] < 0)
+            logger.log(row)  # first: a crash before the checkpoint leaves a row the resume drops, never loses one
             if writes:
                 save_checkpoint(checkpoint_path, {
                     "model": model.state_dict(), "phases": list(phases),
                     "optimizers": [o.state_dict() for o in optimizers],
                     "schedulers": [s.state_dict() for s in schedulers], "rng": torch.get_rng_state(),
-                    "epoch": epoch + 1, "step": step, "total_steps": total})
-            logger.log(row)
+                    "epoch": epoch + 1, "step": step, "total_steps": total, "train_seconds": row["time"],
+                    "loss_scale": loss_scale})
+                kept_in = run_dir
             result.epochs_done += 1
             if on_epoch_end is not None:
+                t = time.perf_counter()
                 on_epoch_end(row)
+                callbacks += time.perf_counter() - t
     finally:
-        result.train_seconds = time.perf_counter() - t_start
+        result.train_seconds = seconds()
         logger.close()
         model.eval()
     return result
@@ -289,7 +334,9 @@ def _continue_with_settings(phases, optimizers, schedulers, options, cfg: TrainC
                     group[key] = want[key]
         for group, base in zip(opt.param_groups, sch.base_lrs):  # the lr of the next step, on today's plan
             group["initial_lr"], group["lr"] = base, base * lr_factor(step, total, cfg, steps_per_epoch)
-    if saved_total is not None and saved_total != total:
+    # A constant lr after its warm-up does not depend on the total: more epochs change nothing worth saying.
+    decays = cfg.schedule != "none" or step < int(round(cfg.warmup_epochs * steps_per_epoch))
+    if decays and saved_total is not None and saved_total != total:
         notes.append(f"the lr schedule ({cfg.schedule}) is planned over {total} steps now (it was {saved_total}); "
                      f"it continues from step {step + 1}")
     return notes
@@ -300,4 +347,4 @@ def _progress(cfg: TrainConfig, fabric: Fabric, steps: int, epoch: int):
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True)
+    return tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, dynamic_ncols=True, disable=None)
