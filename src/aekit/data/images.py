@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aekit.data.limits import check_expansion
 from aekit.data.location import cache_dir, write_cache
 from aekit.errors import AekitError
 
@@ -87,13 +88,18 @@ def read_image_tree(
 def decode_image(blob: bytes, name: str) -> np.ndarray:
     """One encoded image -> (H, W, C) uint8. Palette/CMYK/1-bit images become RGB or L; 16-bit or float
     images are refused (their value range would silently differ from 8-bit pixels)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
-        im = Image.open(io.BytesIO(blob))
+        im = Image.open(io.BytesIO(blob))  # reads the header only: the size is known before decoding
+        # a few hundred bytes of PNG can declare a gigapixel image: bound it by the compressed size
+        check_expansion(f"image {name}", im.width * im.height * max(len(im.getbands()), 1), len(blob))
         im.load()
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise AekitError(f"cannot decode image {name} ({e}); remove or replace that file") from None
+    except AekitError:
+        raise
+    except Exception as e:  # noqa: BLE001  Pillow raises SyntaxError, struct.error, EOFError, OSError... on damage
+        reason = " ".join(str(e).split())[:160] or type(e).__name__
+        raise AekitError(f"cannot decode image {name} ({reason}); remove or replace that file") from None
     mode = im.mode
     if mode in ("L", "RGB", "RGBA", "LA"):
         pass

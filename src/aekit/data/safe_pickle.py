@@ -5,6 +5,13 @@ code the file names (``os.system`` is one ``__reduce__`` away). ``find_class`` i
 which a pickle reaches code, so this unpickler opens it for exactly the callables that numpy's own array
 pickles use (array/dtype/scalar reconstruction, and ``_codecs.encode`` restricted to latin-1, which protocol-2
 pickles use for raw bytes) and refuses everything else *before* anything is called.
+
+Running no code is not enough: a 231-byte pickle can still ask numpy for a (2000000, 3072) array, and a
+9-byte one can ask the unpickler's memo for index 2^28 (gigabytes of pointers). So before unpickling, the
+opcodes are scanned (``pickletools.genops``, which also checks every length against the data) and a memo
+index must be below the number of opcodes, as it is in any pickle a pickler wrote; and every array the
+allowed callables allocate must fit in the bytes of the file, since real array data is stored in it.
+Object arrays are refused: they would hold whatever Python objects the pickle builds, not numbers.
 """
 
 from __future__ import annotations
@@ -12,7 +19,10 @@ from __future__ import annotations
 import _codecs
 import importlib
 import io
+import math
+import operator
 import pickle
+import pickletools
 from collections.abc import Callable
 from typing import Any
 
@@ -38,13 +48,53 @@ def _latin1_encode(text: str, encoding: str = "utf-8", errors: str = "strict") -
     return _codecs.encode(text, "latin1", errors)
 
 
-def _allowed() -> dict[tuple[str, str], Callable[..., Any]]:
-    reconstruct = _numpy_attr("multiarray", "_reconstruct")
+def _dims(shape: Any) -> tuple[int, ...]:
+    return tuple(operator.index(d) for d in ((shape,) if isinstance(shape, int) else shape))
+
+
+class _Bounded:
+    """The allowed callables, each refusing arrays larger than ``limit`` bytes or of object dtype."""
+
+    def __init__(self, limit: int, what: str, fix: str):
+        self.limit, self.what, self.fix = limit, what, fix
+
+    def check(self, shape: Any, dtype: Any) -> None:
+        if np.dtype(dtype).hasobject:
+            raise AekitError(f"refusing {self.what}: its pickle builds an array of Python objects, not numbers; {self.fix}")
+        dims = _dims(shape)
+        nbytes = math.prod(dims) * np.dtype(dtype).itemsize  # Python ints: no overflow
+        if nbytes > self.limit:
+            raise AekitError(
+                f"refusing {self.what}: its pickle asks for an array of shape {dims} ({nbytes} bytes), more than the "
+                f"{self.limit} bytes the file holds; the file is damaged or hostile, {self.fix}"
+            )
+
+    def ndarray(self, shape: Any, dtype: Any = float, buffer: Any = None, *args: Any, **kwargs: Any) -> np.ndarray:
+        if buffer is None:  # with a buffer numpy checks the bounds itself and allocates nothing
+            self.check(shape, dtype)
+        elif np.dtype(dtype).hasobject:
+            self.check((0,), dtype)
+        return np.ndarray(shape, dtype, buffer, *args, **kwargs)
+
+    def reconstruct(self, subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
+        self.check(shape, dtype)
+        if subtype == self.ndarray:  # the pickle names numpy.ndarray, which find_class answered with ours
+            subtype = np.ndarray
+        return _numpy_attr("multiarray", "_reconstruct")(subtype, shape, dtype)
+
+    def dtype(self, *args: Any, **kwargs: Any) -> np.dtype:
+        made = np.dtype(*args, **kwargs)
+        self.check((0,), made)
+        return made
+
+
+def _allowed(bounded: _Bounded) -> dict[tuple[str, str], Callable[..., Any]]:
     scalar = _numpy_attr("multiarray", "scalar")
-    frombuffer = _numpy_attr("numeric", "_frombuffer")
-    table: dict[tuple[str, str], Callable[..., Any]] = {("numpy", "ndarray"): np.ndarray, ("numpy", "dtype"): np.dtype}
+    frombuffer = _numpy_attr("numeric", "_frombuffer")  # builds from bytes stored in the pickle: bounded by it
+    table: dict[tuple[str, str], Callable[..., Any]] = {("numpy", "ndarray"): bounded.ndarray,
+                                                        ("numpy", "dtype"): bounded.dtype}
     for core in ("numpy.core", "numpy._core"):
-        table[(f"{core}.multiarray", "_reconstruct")] = reconstruct
+        table[(f"{core}.multiarray", "_reconstruct")] = bounded.reconstruct
         table[(f"{core}.multiarray", "scalar")] = scalar
         table[(f"{core}.numeric", "_frombuffer")] = frombuffer
     table[("_codecs", "encode")] = _latin1_encode
@@ -52,15 +102,16 @@ def _allowed() -> dict[tuple[str, str], Callable[..., Any]]:
 
 
 class ArrayOnlyUnpickler(pickle.Unpickler):
-    """Unpickler that resolves only numpy's array-reconstruction callables; anything else is an AekitError."""
+    """Unpickler that resolves only numpy's array-reconstruction callables, each bounded to arrays of at most
+    ``limit`` bytes; anything else is an AekitError naming ``what`` and ending with ``fix``."""
 
-    _table: dict[tuple[str, str], Callable[..., Any]] | None = None
+    def __init__(self, file: Any, limit: int, what: str = "pickle", fix: str = "download it again", **kwargs: Any):
+        super().__init__(file, **kwargs)
+        self._table = _allowed(_Bounded(limit, what, fix))
 
     def find_class(self, module: str, name: str) -> Any:
-        if ArrayOnlyUnpickler._table is None:
-            ArrayOnlyUnpickler._table = _allowed()
         try:
-            return ArrayOnlyUnpickler._table[(module, name)]
+            return self._table[(module, name)]
         except KeyError:
             raise AekitError(
                 f"refusing to unpickle {module}.{name}: this file is not a plain numpy data pickle (it could run "
@@ -71,14 +122,34 @@ class ArrayOnlyUnpickler(pickle.Unpickler):
         raise AekitError("refusing pickle with persistent ids: not a plain numpy data pickle; use .npz instead")
 
 
+_MEMO_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"})
+
+
+def check_opcodes(data: bytes, what: str, fix: str) -> None:
+    """Refuse a pickle whose memo indices are out of range, before the unpickler sizes its memo by them.
+
+    A pickler numbers memo entries 0, 1, 2, ... as it writes them, one opcode each, so a genuine index is
+    below the number of opcodes; ``genops`` also refuses lengths that run past the end of the data.
+    """
+    ops = list(pickletools.genops(data))
+    for op, arg, pos in ops:
+        if op.name in _MEMO_OPS and not 0 <= arg < len(ops):
+            raise AekitError(
+                f"refusing {what}: its pickle uses memo index {arg} at byte {pos} but has only {len(ops)} opcodes; "
+                f"the file is damaged or hostile, {fix}"
+            )
+
+
 def load_array_pickle(data: bytes, what: str, encoding: str = "latin1", fix: str = "download it again") -> Any:
     """Unpickle ``data`` allowing only numpy arrays, dtypes, scalars and plain Python containers.
 
-    ``encoding="latin1"`` is what numpy needs to read arrays pickled by Python 2 (the CIFAR batches). Any
-    malformed pickle becomes an AekitError naming ``what``.
+    ``encoding="latin1"`` is what numpy needs to read arrays pickled by Python 2 (the CIFAR batches). Arrays
+    may hold at most ``len(data)`` bytes (their data is stored in the pickle). Any malformed pickle becomes an
+    AekitError naming ``what``.
     """
     try:
-        obj = ArrayOnlyUnpickler(io.BytesIO(data), encoding=encoding).load()
+        check_opcodes(data, what, fix)
+        obj = ArrayOnlyUnpickler(io.BytesIO(data), len(data), what, fix, encoding=encoding).load()
     except AekitError:
         raise
     except Exception as e:  # a damaged pickle can raise almost anything (UnpicklingError, EOFError, ValueError...)

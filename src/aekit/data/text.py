@@ -395,7 +395,12 @@ def vectorize_corpus(corpus: Corpus, seed: int, max_words: int = DEFAULT_WORDS,
     return VectorizedCorpus(vectorizer, counts, {s: corpus.labels[m] for s, m in masks.items()}, corpus.classes, extra)
 
 
-@register_reader("text folder", lambda path: is_text_folder(path), options=("vocabulary_size",), priority=0)
+def _text_samples() -> dict[str, bytes]:
+    return {"corpus/train/news/1.txt": "The cat sat on the mat.\nA second line, déjà vu.\n".encode()}
+
+
+@register_reader("text folder", lambda path: is_text_folder(path), options=("vocabulary_size",), priority=0,
+                 samples=_text_samples)
 def _read_text_source(path: Path, split: str, seed: int = 0, vocabulary_size: int = DEFAULT_WORDS) -> RawData:
     return read_text_folder(path, split, seed, vocabulary_size)
 
