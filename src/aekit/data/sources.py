@@ -188,8 +188,10 @@ def read_csv(path: str | os.PathLike[str], label_column: int | str | None = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below instead
             table = np.loadtxt(path, delimiter=delimiter, skiprows=int(header), ndmin=2, dtype=np.float64)
-    except ValueError as e:
-        raise AekitError(f"{path} has a value that is not a number ({e}); CSV data must be numeric") from None
+    except ValueError as e:  # UnicodeDecodeError included
+        reason = str(e).split(";")[0]  # numpy's advice after ";" names its own arguments (usecols), not ours
+        raise AekitError(f"{path} is not a table of numbers ({reason}); a CSV needs numbers only, with the same "
+                         "number of columns in every row") from None
     if table.shape[0] == 0:
         raise AekitError(f"dataset {path.name} is empty: {path} has a header but no rows of data")
     if label_column is None:
