@@ -115,6 +115,15 @@ def _truncated_tar() -> bytes:
     return f.getvalue()[:-40]
 
 
+def _tar_gz_bomb() -> bytes:
+    f = io.BytesIO()
+    with tarfile.open(fileobj=f, mode="w:gz") as tf:
+        info = tarfile.TarInfo("a/1.png")
+        info.size = 17 * MiB
+        tf.addfile(info, io.BytesIO(bytes(info.size)))
+    return f.getvalue()
+
+
 _BROKEN_PNG = (
     b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x04\x00\x00\x00\x03\x08\x02\x00\x00\x00;\x969\x91\x00\x00\x00"
     b"\x0cIDATx\x9cc\x94cx\xc8\x00\x03L\x0cH\x00\x00\x00;\x969\x91\x00\x00\x00\x14IDATx\x9cc\x94cx\xc8\x00\x03L\x0c"
@@ -175,6 +184,9 @@ CASES = [
     Case("npz-deflate-bomb", "resource limits", "gave an .npz whose 17 KB member inflates to 17 MB",
          lambda tmp: _train(_file(tmp, "x.npz", _deflate_bomb_npz()), tmp),
          r"x\.npz \(array 'x'\) declares 17825792 bytes of data from \d+ compressed bytes.*AEKIT_MAX_DATA_BYTES"),
+    Case("image-tar-bomb", "resource limits", "gave a 17 KB .tar.gz whose one image member is 17 MB of zeros",
+         lambda tmp: _train(_file(tmp, "imgs.tar.gz", _tar_gz_bomb()), tmp),
+         r"imgs\.tar\.gz declares 17825792 bytes of data from \d+ compressed bytes, over the limit"),
     Case("png-gigapixel", "resource limits", "trained on an image folder with a tiny PNG that declares 4096x4097 pixels",
          lambda tmp: _train(_file(tmp, "imgs/cat/1.png", _png((4096, 4097))).parents[1], tmp),
          r"image .*1\.png declares 50343936 bytes of data from \d+ compressed bytes"),

@@ -255,6 +255,30 @@ def test_a_png_declaring_a_gigapixel_image_is_refused_before_decoding(tmp_path):
         decode_image(f.getvalue(), "big.png")
 
 
+def _tar_gz_of_zeros(path: Path, member: str, n_bytes: int) -> Path:
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tf:
+        info = tarfile.TarInfo(member)
+        info.size = n_bytes
+        tf.addfile(info, io.BytesIO(bytes(n_bytes)))
+    return path
+
+
+@pytest.mark.parametrize("member", ["a/1.png", "train/a/1.txt"])
+def test_tar_gz_member_expanding_past_the_limit_is_refused_before_reading_it(tmp_path, member):
+    """A 17 KiB .tar.gz whose one member is 17 MiB of zeros (image tars and text corpora alike)."""
+    from aekit.data.images import read_image_tree
+    from aekit.data.text import read_corpus
+
+    path = _tar_gz_of_zeros(tmp_path / "bomb.tar.gz", member, 17 * MiB)
+    assert path.stat().st_size < 100_000
+    read = read_corpus if member.endswith(".txt") else lambda p: read_image_tree(p, cache=False)
+    with refused(rf"bomb.tar.gz declares 17825792 bytes of data from {path.stat().st_size} compressed bytes",
+                 peak_below=4 * MiB):  # tarfile's stream buffers; the member alone is 17 MiB
+        read(path)
+
+
 # ---- downloads ---------------------------------------------------------------------------------------------
 
 

@@ -124,12 +124,15 @@ def _is_image_name(parts: Sequence[str]) -> bool:
 
 
 def _iter_tar(path: Path) -> Iterator[tuple[str, np.ndarray]]:
+    archive_bytes, unpacked = path.stat().st_size, 0
     try:
         with tarfile.open(path, mode="r|*") as tf:
             for member in tf:
                 parts = [p for p in member.name.split("/") if p not in ("", ".")]
                 if not member.isfile() or not _is_image_name(parts):
                     continue
+                unpacked += member.size  # a .tar.gz member may declare gigabytes of zeros: bounded before reading
+                check_expansion(str(path), unpacked, archive_bytes)
                 f = tf.extractfile(member)
                 assert f is not None
                 name = "/".join(parts)

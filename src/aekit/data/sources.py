@@ -17,6 +17,7 @@ A file without splits gives the same data for "train" and "test".
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import tarfile
@@ -126,7 +127,8 @@ def _image_samples() -> dict[str, bytes]:
             blob = png(value)
             info.size = len(blob)
             tf.addfile(info, io.BytesIO(blob))
-    return {"images.tar": archive.getvalue(), "folder/cat/1.png": png(30)}
+    return {"images.tar": archive.getvalue(), "images.tar.gz": gzip.compress(archive.getvalue()),
+            "folder/cat/1.png": png(30)}
 
 
 @register_reader("npy", _suffix(".npy"), samples=_npy_samples)

@@ -42,6 +42,7 @@ import torch
 
 from aekit.data.dataset import RawData
 from aekit.data.frontend import register_frontend
+from aekit.data.limits import check_expansion
 from aekit.data.sources import register_reader
 from aekit.errors import AekitError
 
@@ -261,11 +262,14 @@ def _iter_folder(path: Path) -> Iterator[tuple[list[str], bytes]]:
 
 def _iter_tar(path: Path) -> Iterator[tuple[list[str], bytes]]:
     """One sequential pass over a tar archive (never extracted: member names cannot escape anywhere)."""
+    archive_bytes, unpacked = path.stat().st_size, 0
     try:
         with tarfile.open(path, mode="r|*") as tf:
             for member in tf:
                 parts = [p for p in member.name.split("/") if p not in ("", ".")]
                 if member.isfile() and _is_visible(parts):
+                    unpacked += member.size  # a .tar.gz member may declare gigabytes: bounded before reading
+                    check_expansion(str(path), unpacked, archive_bytes)
                     f = tf.extractfile(member)
                     assert f is not None
                     yield parts, f.read()
