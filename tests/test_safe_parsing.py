@@ -11,6 +11,8 @@ from __future__ import annotations
 import gzip
 import io
 import pickle
+import subprocess
+import sys
 import time
 import tracemalloc
 import zipfile
@@ -93,6 +95,20 @@ def test_pickled_object_arrays_are_refused():
         load_array_pickle(pickle.dumps({"data": np.array([1, None], dtype=object)}, protocol=2), "batch")
     with refused("Python objects"):  # the direct route: _reconstruct(ndarray, (2**28,), "O") is 2 GiB of pointers
         load_array_pickle(pickle.dumps(_Reduce(np.ndarray, (2**28,), "O"), protocol=2), "batch")
+
+
+def test_pickle_nesting_a_million_deep_is_refused_instead_of_crashing_python():
+    """A dict keyed by a tuple nested 10^6 deep: hashing it overflowed the C stack (segmentation fault,
+    which no except clause catches), so it runs in a child process."""
+    code = ("from aekit.data.safe_pickle import load_array_pickle\n"
+            "from aekit.errors import AekitError\n"
+            "try:\n"
+            "    load_array_pickle(b'\\x80\\x02}N' + b'\\x85' * 1_000_000 + b'Ns.', 'batch')\n"
+            "except AekitError as e:\n"
+            "    print(e)\n")
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert child.returncode == 0, f"exit status {child.returncode}: {child.stderr[-500:]}"
+    assert "nests containers more than 100 deep" in child.stdout
 
 
 @pytest.mark.parametrize("protocol", [2, 4, 5])

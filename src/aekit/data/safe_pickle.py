@@ -122,22 +122,52 @@ class ArrayOnlyUnpickler(pickle.Unpickler):
         raise AekitError("refusing pickle with persistent ids: not a plain numpy data pickle; use .npz instead")
 
 
-_MEMO_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT", "GET", "BINGET", "LONG_BINGET"})
+_PUT_OPS = frozenset({"PUT", "BINPUT", "LONG_BINPUT"})
+_GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
+MAX_DEPTH = 100  # containers nested deeper than this are refused; a CIFAR batch nests about 5 deep
 
 
 def check_opcodes(data: bytes, what: str, fix: str) -> None:
-    """Refuse a pickle whose memo indices are out of range, before the unpickler sizes its memo by them.
+    """Refuse a pickle with memo indices out of range or containers nested too deep, before unpickling.
 
     A pickler numbers memo entries 0, 1, 2, ... as it writes them, one opcode each, so a genuine index is
-    below the number of opcodes; ``genops`` also refuses lengths that run past the end of the data.
+    below the number of opcodes (the unpickler sizes its memo by the index: 2^28 is gigabytes). Nesting is
+    followed by replaying each opcode's stack effect: a dict keyed by a tuple nested a million deep crashes
+    the interpreter when hashed (C recursion), which no except clause catches. ``genops`` itself refuses
+    lengths that run past the end of the data.
     """
     ops = list(pickletools.genops(data))
+    stack: list[int] = []  # the nesting depth of each object on the unpickler's stack
+    marks: list[int] = []
+    memo: dict[int, int] = {}
+
+    def refuse(why: str, pos: int) -> AekitError:
+        return AekitError(f"refusing {what}: its pickle {why} at byte {pos}; the file is damaged or hostile, {fix}")
+
     for op, arg, pos in ops:
-        if op.name in _MEMO_OPS and not 0 <= arg < len(ops):
-            raise AekitError(
-                f"refusing {what}: its pickle uses memo index {arg} at byte {pos} but has only {len(ops)} opcodes; "
-                f"the file is damaged or hostile, {fix}"
-            )
+        if op.name in _PUT_OPS or op.name in _GET_OPS:
+            if not 0 <= arg < len(ops):
+                raise refuse(f"uses memo index {arg} but has only {len(ops)} opcodes", pos)
+        if op.name in _PUT_OPS or op.name == "MEMOIZE":
+            memo[arg if op.name != "MEMOIZE" else len(memo)] = stack[-1] if stack else 0
+            continue
+        if op.name == "MARK":
+            marks.append(len(stack))
+            continue
+        before = op.stack_before
+        popped: list[int] = []
+        if pickletools.markobject in before:  # the items above the last mark, and the mark itself
+            start = marks.pop() if marks else len(stack)
+            popped, stack[start:] = stack[start:], []
+            before = before[:before.index(pickletools.markobject)]
+        if before:
+            popped, stack[-len(before):] = popped + stack[-len(before):], []
+        depth = stack_depth = max(popped, default=-1) + 1
+        if op.name in _GET_OPS:
+            stack_depth = memo.get(arg, 0)
+        if depth > MAX_DEPTH:
+            raise refuse(f"nests containers more than {MAX_DEPTH} deep", pos)
+        stack += [stack_depth] * len(op.stack_after)
 
 
 def load_array_pickle(data: bytes, what: str, encoding: str = "latin1", fix: str = "download it again") -> Any:
