@@ -173,6 +173,13 @@ def test_gzipped_idx_expanding_past_the_limit_is_refused_before_decompressing(tm
     assert read_idx(path).shape == (17, 1024, 1024)
 
 
+def test_a_limit_that_is_not_a_number_is_one_line(tmp_path, monkeypatch):
+    path = write_idx(tmp_path / "a.gz", np.zeros(3, np.uint8))
+    monkeypatch.setenv(LIMIT_ENV, "lots")
+    with pytest.raises(AekitError, match=f"{LIMIT_ENV}='lots' is not a number of bytes"):
+        read_idx(path)
+
+
 def test_gzipped_idx_is_decompressed_only_up_to_its_declared_size(tmp_path):
     """Trailing data after the declared array is reported without inflating it all (a bounded peek)."""
     path = _gzip_of_zeros(_idx_header(0x08, (4,)) + bytes(4), 32 * MiB, tmp_path / "long.gz")
