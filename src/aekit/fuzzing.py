@@ -17,6 +17,7 @@ runs >= 10^5 inputs per target (mutations of the seeds, or atheris' coverage gui
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 import resource
@@ -216,9 +217,20 @@ def _alarm(seconds: float) -> Iterator[None]:
 _INTERESTING = (0, 1, 0x7F, 0x80, 0xFF, 0x7FFF, 0xFFFF, 2**28, 2**31 - 1, 2**31, 2**32 - 1, 2**63 - 1, 2**64 - 1)
 
 
+# JSON values that break readers of JSON: wrong types, huge and negative numbers, empty and nested containers
+_JSON_VALUES = (None, True, -5, 0, 250.5, 2**31, 2**63, 1e308, float("nan"), "", "1000", [], {}, ["1000", 250.5],
+                {"x": [1]}, [[[[[]]]]])
+
+
 def mutate(seed: bytes, rng: random.Random, others: list[bytes] | None = None) -> bytes:
-    """A damaged copy of ``seed``: 1 to 4 of flips, interesting integers written over, truncation,
-    insertion, deletion, duplication, or a splice with another seed."""
+    """A damaged copy of ``seed``: for a JSON seed, half the time a value replaced by a hostile one or a
+    key removed (bytes-level damage rarely gets past the JSON parser); otherwise 1 to 4 of flips,
+    interesting integers written over, truncation, insertion, deletion, duplication, or a splice with
+    another seed."""
+    if rng.random() < 0.5:
+        damaged = _mutate_json(seed, rng)
+        if damaged is not None:
+            return damaged
     data = bytearray(seed)
     for _ in range(rng.randint(1, 4)):
         pos = rng.randrange(len(data) + 1)
@@ -246,6 +258,32 @@ def mutate(seed: bytes, rng: random.Random, others: list[bytes] | None = None) -
             cut = rng.randrange(len(other) + 1)
             data[pos:] = other[cut:]
     return bytes(data)
+
+
+def _mutate_json(seed: bytes, rng: random.Random) -> bytes | None:
+    """``seed`` parsed as JSON with 1 to 3 values replaced by hostile ones or keys dropped; None if not JSON."""
+    try:
+        doc = json.loads(seed)
+    except ValueError:  # UnicodeDecodeError and JSONDecodeError included
+        return None
+    for _ in range(rng.randint(1, 3)):
+        slots = list(_json_slots(doc))
+        if not slots:
+            break
+        container, key = rng.choice(slots)
+        if isinstance(container, dict) and rng.random() < 0.25:
+            del container[key]
+        else:
+            container[key] = rng.choice(_JSON_VALUES)
+    return json.dumps(doc).encode()
+
+
+def _json_slots(node: Any) -> Iterator[tuple[Any, Any]]:
+    """(container, key) of every value inside a JSON document."""
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for key, value in list(items):
+        yield node, key
+        yield from _json_slots(value)
 
 
 def inputs(target: FuzzTarget, n: int, seed: int = 0) -> Iterator[bytes]:
