@@ -127,6 +127,17 @@ _GET_OPS = frozenset({"GET", "BINGET", "LONG_BINGET"})
 MAX_DEPTH = 100  # containers nested deeper than this are refused; a CIFAR batch nests about 5 deep
 
 
+def _stack_effect(op: pickletools.OpcodeInfo) -> tuple[bool, int, int]:
+    """(pops down to the last mark?, items it pops below that or in all, items it pushes)."""
+    before = op.stack_before
+    if pickletools.markobject in before:
+        return True, before.index(pickletools.markobject), len(op.stack_after)
+    return False, len(before), len(op.stack_after)
+
+
+_EFFECTS = {op.name: _stack_effect(op) for op in pickletools.opcodes}
+
+
 def check_opcodes(data: bytes, what: str, fix: str) -> None:
     """Refuse a pickle with memo indices out of range or containers nested too deep, before unpickling.
 
@@ -145,29 +156,31 @@ def check_opcodes(data: bytes, what: str, fix: str) -> None:
         return AekitError(f"refusing {what}: its pickle {why} at byte {pos}; the file is damaged or hostile, {fix}")
 
     for op, arg, pos in ops:
-        if op.name in _PUT_OPS or op.name in _GET_OPS:
+        name = op.name
+        if name in _PUT_OPS or name in _GET_OPS:
             if not 0 <= arg < len(ops):
                 raise refuse(f"uses memo index {arg} but has only {len(ops)} opcodes", pos)
-        if op.name in _PUT_OPS or op.name == "MEMOIZE":
-            memo[arg if op.name != "MEMOIZE" else len(memo)] = stack[-1] if stack else 0
+            if name in _GET_OPS:
+                stack.append(memo.get(arg, 0))
+                continue
+        if name in _PUT_OPS or name == "MEMOIZE":
+            memo[arg if name != "MEMOIZE" else len(memo)] = stack[-1] if stack else 0
             continue
-        if op.name == "MARK":
+        if name == "MARK":
             marks.append(len(stack))
             continue
-        before = op.stack_before
-        popped: list[int] = []
-        if pickletools.markobject in before:  # the items above the last mark, and the mark itself
+        to_mark, n, pushed = _EFFECTS[name]
+        inner = -1  # the deepest item this opcode consumes
+        if to_mark:
             start = marks.pop() if marks else len(stack)
-            popped, stack[start:] = stack[start:], []
-            before = before[:before.index(pickletools.markobject)]
-        if before:
-            popped, stack[-len(before):] = popped + stack[-len(before):], []
-        depth = stack_depth = max(popped, default=-1) + 1
-        if op.name in _GET_OPS:
-            stack_depth = memo.get(arg, 0)
-        if depth > MAX_DEPTH:
+            inner = max(stack[start:], default=-1)
+            del stack[start:]
+        if n:
+            inner = max(inner, max(stack[-n:], default=-1))
+            del stack[-n:]
+        if inner >= MAX_DEPTH:
             raise refuse(f"nests containers more than {MAX_DEPTH} deep", pos)
-        stack += [stack_depth] * len(op.stack_after)
+        stack.extend([inner + 1] * pushed)
 
 
 def load_array_pickle(data: bytes, what: str, encoding: str = "latin1", fix: str = "download it again") -> Any:
