@@ -91,19 +91,18 @@ def _read_stream(
     dims = tuple(int.from_bytes(dim_bytes[4 * i : 4 * i + 4], "big") for i in range(ndim))
     dtype = np.dtype(_TYPES[code])
     expected = math.prod(dims) * dtype.itemsize  # Python ints: (2^31, 2^31, 4) is 2^64 bytes, not 0
+
+    def truncated(got: int) -> AekitError:
+        return AekitError(f"{path} is truncated: the header promises {expected} data bytes for shape {dims} but "
+                          f"the file has {got}; {fix}")
+
     if gzipped:
         check_expansion(str(path), header + expected, size)
     elif expected > size - header:
-        raise AekitError(
-            f"{path} is truncated: the header promises {expected} data bytes for shape {dims} but the file "
-            f"has {size - header}; {fix}"
-        )
+        raise truncated(size - header)
     body = stream.read(expected)  # bounded: at most the file's length, or the expansion limit for gzip
     if len(body) < expected:
-        raise AekitError(
-            f"{path} is truncated: the header promises {expected} data bytes for shape {dims} but the file "
-            f"has {len(body)}; {fix}"
-        )
+        raise truncated(len(body))
     # gzip's length is only known by decompressing on: peek a bounded amount instead of reading the rest
     trailing = len(stream.read(_PEEK)) if gzipped else size - header - expected
     if trailing:
