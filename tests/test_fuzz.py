@@ -64,7 +64,7 @@ def test_every_path_reader_joins_the_harness_by_registering(monkeypatch):
         seen.append(path.read_bytes())
         raise AekitError("refused")
 
-    monkeypatch.setitem(READERS, "probe", Reader("probe", lambda p: False, read, frozenset(), 99,
+    monkeypatch.setitem(READERS, "probe", Reader("probe", lambda p: p.name == "p.bin", read, frozenset(), 99,
                                                  lambda: {"p.bin": b"seed"}))
     target = fuzzing.targets()["read probe: p.bin"]
     assert target.seeds() == [b"seed"]

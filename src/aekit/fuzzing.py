@@ -91,10 +91,13 @@ def readers_without_samples() -> list[str]:
 
 def _path_parse(reader: Any, relative: str) -> Callable[[bytes, Path], Any]:
     def parse(data: bytes, folder: Path) -> Any:
+        from aekit.data.registry import load
+
         file = folder / relative
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_bytes(data)
-        return reader.read(folder / Path(relative).parts[0], "train", 0)
+        # as `--data PATH` loads it: the reader chosen by its `accepts`, then the dataset's own checks
+        return load(folder / Path(relative).parts[0], "train", scale="raw")
 
     return parse
 
