@@ -16,7 +16,6 @@ import sys
 import time
 import tracemalloc
 import zipfile
-import zlib
 from contextlib import contextmanager
 from pathlib import Path
 

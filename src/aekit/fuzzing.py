@@ -69,12 +69,8 @@ def register_target(name: str, seeds: Callable[[], list[bytes]]) -> Callable[[Ca
 
 def targets() -> dict[str, FuzzTarget]:
     """Every fuzz target: the registered ones and one per sample of every path reader that declares samples."""
-    import aekit.data.text  # noqa: F401  (the text-folder reader registers on import)
-    from aekit.data.sources import READERS
-
     found = dict(_REGISTERED)
-
-    for reader in READERS.values():
+    for reader in _readers().values():
         for relative, blob in (reader.samples() if reader.samples else {}).items():
             found[f"read {reader.name}: {relative}"] = FuzzTarget(
                 f"read {reader.name}: {relative}", (lambda blob=blob: [blob]), _path_parse(reader, relative))
@@ -83,10 +79,15 @@ def targets() -> dict[str, FuzzTarget]:
 
 def readers_without_samples() -> list[str]:
     """Path readers the harness cannot fuzz because they declare no samples (a test keeps this empty)."""
+    return sorted(r.name for r in _readers().values() if r.samples is None)
+
+
+def _readers() -> dict[str, Any]:
+    """The registered path readers (the text-folder reader registers when aekit.data.text is imported)."""
     import aekit.data.text  # noqa: F401
     from aekit.data.sources import READERS
 
-    return sorted(r.name for r in READERS.values() if r.samples is None)
+    return READERS
 
 
 def _path_parse(reader: Any, relative: str) -> Callable[[bytes, Path], Any]:
