@@ -83,7 +83,7 @@ def test_pickle_memo_index_out_of_range_is_refused_at_once():
     hostile = b"\x80\x02N" + b"r" + (2**28).to_bytes(4, "little") + b"."
     assert len(hostile) == 9
     start = time.perf_counter()
-    with refused(r"memo index 268435456 .* only 4 opcodes"):
+    with refused(r"memo index 268435456 but is only 9 bytes long"):
         load_array_pickle(hostile, "data_batch_1")
     assert time.perf_counter() - start < 0.5
 

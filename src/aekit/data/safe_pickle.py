@@ -141,13 +141,13 @@ _EFFECTS = {op.name: _stack_effect(op) for op in pickletools.opcodes}
 def check_opcodes(data: bytes, what: str, fix: str) -> None:
     """Refuse a pickle with memo indices out of range or containers nested too deep, before unpickling.
 
-    A pickler numbers memo entries 0, 1, 2, ... as it writes them, one opcode each, so a genuine index is
-    below the number of opcodes (the unpickler sizes its memo by the index: 2^28 is gigabytes). Nesting is
-    followed by replaying each opcode's stack effect: a dict keyed by a tuple nested a million deep crashes
-    the interpreter when hashed (C recursion), which no except clause catches. ``genops`` itself refuses
-    lengths that run past the end of the data.
+    A pickler numbers memo entries 0, 1, 2, ... as it writes them, one opcode of at least a byte each, so a
+    genuine index is below the pickle's length (the unpickler sizes its memo by the index: 2^28 is
+    gigabytes). Nesting is followed by replaying each opcode's stack effect: a dict keyed by a tuple nested a
+    million deep crashes the interpreter when hashed (C recursion), which no except clause catches. The
+    opcodes are scanned as a stream, so a refusal comes at the opcode that earns it; ``genops`` itself
+    refuses lengths that run past the end of the data.
     """
-    ops = list(pickletools.genops(data))
     stack: list[int] = []  # the nesting depth of each object on the unpickler's stack
     marks: list[int] = []
     memo: dict[int, int] = {}
@@ -155,11 +155,11 @@ def check_opcodes(data: bytes, what: str, fix: str) -> None:
     def refuse(why: str, pos: int) -> AekitError:
         return AekitError(f"refusing {what}: its pickle {why} at byte {pos}; the file is damaged or hostile, {fix}")
 
-    for op, arg, pos in ops:
+    for op, arg, pos in pickletools.genops(data):
         name = op.name
         if name in _PUT_OPS or name in _GET_OPS:
-            if not 0 <= arg < len(ops):
-                raise refuse(f"uses memo index {arg} but has only {len(ops)} opcodes", pos)
+            if not 0 <= arg < len(data):
+                raise refuse(f"uses memo index {arg} but is only {len(data)} bytes long", pos)
             if name in _GET_OPS:
                 stack.append(memo.get(arg, 0))
                 continue
