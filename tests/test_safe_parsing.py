@@ -251,6 +251,7 @@ def _unknown_compression(zip_bytes: bytes) -> bytes:
     ("x.npy", _npy_header((3,)).replace(b"'shape'", b"'shape\xff") + bytes(12), "a header that is not a dict"),
     ("x.npz", _unknown_compression(_npz_bytes()), "NotImplementedError: compression method 99"),
     ("folder/cat/1.png", _PNG, "SyntaxError from Pillow"),
+    ("x.tar.gz", b"\x1f\x8b\x08", "TypeError from tarfile's gzip stream (an image tar)"),
 ])
 def test_damaged_data_files_are_one_line_naming_the_file(tmp_path, name, blob, escaped_before):
     from aekit.data.sources import reader_for
@@ -285,6 +286,15 @@ def _tar_gz_of_zeros(path: Path, member: str, n_bytes: int) -> Path:
         info.size = n_bytes
         tf.addfile(info, io.BytesIO(bytes(n_bytes)))
     return path
+
+
+def test_a_text_corpus_tar_with_a_cut_gzip_header_is_one_line(tmp_path):
+    from aekit.data.text import read_corpus
+
+    path = tmp_path / "corpus.tar.gz"
+    path.write_bytes(b"\x1f\x8b\x08")  # escaped as TypeError: ord() expected a character
+    with pytest.raises(AekitError, match="corpus.tar.gz is not a readable tar archive"):
+        read_corpus(path)
 
 
 @pytest.mark.parametrize("member", ["a/1.png", "train/a/1.txt"])

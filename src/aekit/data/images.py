@@ -137,7 +137,10 @@ def _iter_tar(path: Path) -> Iterator[tuple[str, np.ndarray]]:
                 assert f is not None
                 name = "/".join(parts)
                 yield name, decode_image(f.read(), f"{name} in {path}")
-    except (tarfile.TarError, EOFError, OSError) as e:
+    except AekitError:
+        raise
+    except Exception as e:  # noqa: BLE001  a damaged archive: TarError, EOFError, OSError, zlib.error, and
+        # TypeError from tarfile's stream reader on a gzip header cut short
         raise AekitError(f"{path} is not a readable tar archive ({e}); check or re-create the file") from None
 
 

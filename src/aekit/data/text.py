@@ -273,7 +273,10 @@ def _iter_tar(path: Path) -> Iterator[tuple[list[str], bytes]]:
                     f = tf.extractfile(member)
                     assert f is not None
                     yield parts, f.read()
-    except (tarfile.TarError, EOFError, OSError) as e:
+    except AekitError:
+        raise
+    except Exception as e:  # noqa: BLE001  a damaged archive: TarError, EOFError, OSError, zlib.error, and
+        # TypeError from tarfile's stream reader on a gzip header cut short
         raise AekitError(f"{path} is not a readable tar archive ({e}); check or download it again") from None
 
 
