@@ -69,6 +69,7 @@ def run_mutate(target, n: int, seed: int) -> dict:
     from aekit import fuzzing
 
     tally = Tally(target.name, "mutate")
+    fuzzing.warm_up(target)
     for data in fuzzing.inputs(target, n, seed):
         tally.add(data, fuzzing.run_input(target, data))
     return tally.row()
@@ -95,6 +96,7 @@ def atheris_child(name: str, n: int, seed: int, row: Path) -> None:
 
     target = instrumented.targets()[name]
     tally = Tally(name, "atheris")
+    instrumented.warm_up(target)
     corpus = Path(tempfile.mkdtemp(prefix="aekit-corpus-"))
     seeds = target.seeds()
     for i, blob in enumerate(seeds):

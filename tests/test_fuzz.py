@@ -35,6 +35,7 @@ def damaged(seeds: list[bytes]) -> st.SearchStrategy[bytes]:
     if n in KNOWN_ESCAPES else n for n in sorted(TARGETS)])
 def test_fuzz_target_lets_only_aekit_error_escape_in_time_and_bound(name):
     target = TARGETS[name]
+    fuzzing.warm_up(target)
 
     @settings(max_examples=BUDGET, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))

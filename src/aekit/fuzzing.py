@@ -119,6 +119,12 @@ class Outcome:
         return self.peak_bytes > peak_bound(n_bytes) or (self.escaped or "").startswith("MemoryError")
 
 
+def warm_up(target: FuzzTarget) -> None:
+    """Parse each seed once, unmeasured: the imports and caches a first parse pays are not the parser's time."""
+    for seed in target.seeds():
+        run_input(target, seed, trace=False)
+
+
 class _Stuck(BaseException):
     """Raised by the alarm in an input that runs past STUCK_S (BaseException: no parser may swallow it)."""
 

@@ -202,6 +202,9 @@ def read_csv(path: str | os.PathLike[str], label_column: int | str | None = None
                          "number of columns in every row") from None
     if table.shape[0] == 0:
         raise AekitError(f"dataset {path.name} is empty: {path} has a header but no rows of data")
+    if header and len(cells) != table.shape[1]:  # the names must name the columns, or a label is taken wrongly
+        raise AekitError(f"{path} has {len(cells)} names in its header row but {table.shape[1]} columns of "
+                         f"numbers: give every column one name")
     if label_column == LABEL_AUTO:  # a column named "label" holds the labels, not a feature
         label_column = LABEL_NAME if header and LABEL_NAME in cells else None
     if label_column is None:
