@@ -622,7 +622,7 @@ def test_corrupted_download_is_refused_and_leaves_nothing(tmp_path):
         with pytest.raises(AekitError, match="checksum mismatch") as e:
             download("mnist", data_dir=tmp_path / "data", base_url=server.url)
         assert "nothing was saved" in str(e.value)
-        assert list(dest.iterdir()) == []  # no file under the real name, no temporary left over
+        assert not dest.exists()  # no file under the real name, no temporary, not even the folder it made
         with pytest.raises(AekitError, match="could not download"):
             download("fashion-mnist", data_dir=tmp_path / "data", base_url=server.url + "missing/")
     assert not (tmp_path / "data" / "fashion-mnist" / "train-images-idx3-ubyte.gz").exists()

@@ -28,6 +28,7 @@ import torch
 from aekit import inference
 from aekit.apps.generate import IMAGE_SUFFIXES, read_item
 from aekit.atomic import atomic_path
+from aekit.data.npyfile import load_npy
 from aekit.errors import AekitError
 
 __all__ = ["Denoised", "Inputs", "denoise", "parse_noise", "read_inputs", "save_comparison",
@@ -46,10 +47,7 @@ class Inputs:
 
 def _read_array(path: Path, shape: tuple[int, ...]) -> tuple[torch.Tensor, tuple[int, ...]]:
     """The items of a .npy, ``(N, *shape)``, and the array's own shape."""
-    try:
-        a = np.load(path, allow_pickle=False)  # never pickle
-    except (ValueError, OSError, EOFError) as e:
-        raise AekitError(f"cannot read INPUT {path} as a numeric .npy file ({e})") from None
+    a = load_npy(path)  # never pickle; the header is checked against the file before numpy allocates
     if a.dtype.kind not in "biuf":
         raise AekitError(f"INPUT {path} holds {a.dtype} values, not numbers")
     stored = tuple(a.shape)

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from aekit import inference
+from aekit.data.npyfile import load_npy
 from aekit.errors import AekitError
 from aekit.inference import METHODS, interpolate, interpolate_pairs, mix_codes  # noqa: F401  (re-exported)
 from aekit.models.base import code_size, require
@@ -136,10 +137,7 @@ def read_item(path: str | Path, input_shape: tuple[int, ...], scale: str = "01",
         raise AekitError(f"{name} {path} is neither an item id (a whole number) nor an existing .npy or image file")
     suffix = path.suffix.lower()
     if suffix == ".npy":
-        try:
-            x = np.load(path, allow_pickle=False)  # never pickle
-        except (ValueError, OSError) as e:
-            raise AekitError(f"cannot read {name} {path} as a numeric .npy file ({e})") from None
+        x = load_npy(path)  # never pickle; the header is checked against the file before numpy allocates
         if x.dtype.kind not in "biuf":
             raise AekitError(f"{name} {path} holds {x.dtype} values, not numbers")
         if x.shape not in (shape, (1, *shape)) and x.size != math.prod(shape):

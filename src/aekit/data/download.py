@@ -19,7 +19,7 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from aekit.data.catalog import REMOTES, Remote, RemoteFile
@@ -58,8 +58,28 @@ def download(
         )
     folder = data_root(data_dir) / remote.folder
     base = (base_url or remote.base_url).rstrip("/") + "/"
-    if remote.members:
-        return _download_archive(key, remote, folder, base, say, timeout)
+    with _new_folders_removed_on_error(folder):
+        if remote.members:
+            return _download_archive(key, remote, folder, base, say, timeout)
+        return _download_files(key, remote, folder, base, say, timeout)
+
+
+@contextlib.contextmanager
+def _new_folders_removed_on_error(folder: Path) -> Iterator[None]:
+    """A failed download leaves no folder it created (an offline first try left an empty ``<root>/mnist``,
+    which later looked like a dataset with its files missing); folders that existed are left alone."""
+    new = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    try:
+        yield
+    except BaseException:
+        for p in new:
+            with contextlib.suppress(OSError):  # not empty (a file completed before the failure): kept
+                p.rmdir()
+        raise
+
+
+def _download_files(key: str, remote: Remote, folder: Path, base: str, say: Callable[[str], None],
+                    timeout: float) -> list[Path]:
     out = []
     for f in remote.files:
         dest = folder / f.name

@@ -10,18 +10,23 @@ header, so a truncated download is reported as such instead of as a reshape erro
 from __future__ import annotations
 
 import gzip
+import math
 import os
 import zlib
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from aekit.atomic import write_bytes_atomic
+from aekit.data.limits import check_expansion
 from aekit.errors import AekitError
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 GZIP_MAGIC = b"\x1f\x8b"
+_PEEK = 1 << 16
+MAX_DIMS = 32  # numpy 1's most dimensions (numpy 2 allows 64); a byte can declare 255
 
 # IDX type code -> big-endian numpy dtype
 _TYPES: dict[int, str] = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
@@ -35,23 +40,38 @@ def read_idx(
 
     ``expect_magic`` (2051 images, 2049 labels) guards against swapped file names. ``fix`` ends every error
     message: the caller knows better than this function how the file is obtained (e.g. "run `aekit
-    download mnist`").
+    download mnist`"). The header's size is checked (with Python ints, which do not overflow) against the
+    file's length, or for gzip against :func:`aekit.data.limits.expansion_limit`, before anything is
+    allocated; gzip is decompressed as a stream that stops at the size the header declares.
     """
     path = Path(path)
     try:
-        data = path.read_bytes()
+        raw = open(path, "rb")
     except OSError as e:
         raise AekitError(f"cannot read {path}: {e.strerror or e}; check the path and permissions") from None
-    if data[:2] == GZIP_MAGIC:
+    with raw:
+        size = os.fstat(raw.fileno()).st_size
+        gzipped = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
         try:
-            data = gzip.decompress(data)
+            if gzipped:
+                with gzip.GzipFile(fileobj=raw) as stream:
+                    return _read_stream(stream, path, size, True, expect_magic, fix)
+            return _read_stream(raw, path, size, False, expect_magic, fix)
         except (EOFError, gzip.BadGzipFile, zlib.error, OSError) as e:
-            raise AekitError(f"{path} is a damaged or truncated gzip file ({e}); {fix}") from None
-    if len(data) < 4:
-        raise AekitError(f"{path} is truncated: {len(data)} bytes, too short for an IDX header; {fix}")
-    magic = int.from_bytes(data[:4], "big")
-    code, ndim = data[2], data[3]
-    if data[:2] != b"\0\0" or code not in _TYPES or ndim == 0:
+            what = "a damaged or truncated gzip file" if gzipped else "unreadable"
+            raise AekitError(f"{path} is {what} ({e}); {fix}") from None
+
+
+def _read_stream(
+    stream: BinaryIO, path: Path, size: int, gzipped: bool, expect_magic: int | None, fix: str
+) -> np.ndarray:
+    head = stream.read(4)
+    if len(head) < 4:
+        raise AekitError(f"{path} is truncated: {len(head)} bytes, too short for an IDX header; {fix}")
+    magic = int.from_bytes(head, "big")
+    code, ndim = head[2], head[3]
+    if head[:2] != b"\0\0" or code not in _TYPES or ndim == 0:
         raise AekitError(
             f"{path} is not an IDX file (magic {magic}; MNIST-style files start with "
             f"{IMAGES_MAGIC} for images or {LABELS_MAGIC} for labels); {fix}"
@@ -62,21 +82,33 @@ def read_idx(
             f"{path} has IDX magic {magic} but {kind} file ({expect_magic}) was expected; "
             "check that image and label files are not swapped or renamed"
         )
+    if ndim > MAX_DIMS:
+        raise AekitError(f"{path} declares {ndim} dimensions, more than the {MAX_DIMS} an array can have; {fix}")
     header = 4 + 4 * ndim
-    if len(data) < header:
-        raise AekitError(f"{path} is truncated inside its header ({len(data)} of {header} bytes); {fix}")
-    dims = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    dim_bytes = stream.read(4 * ndim)
+    if len(dim_bytes) < 4 * ndim:
+        raise AekitError(f"{path} is truncated inside its header ({4 + len(dim_bytes)} of {header} bytes); {fix}")
+    dims = tuple(int.from_bytes(dim_bytes[4 * i : 4 * i + 4], "big") for i in range(ndim))
     dtype = np.dtype(_TYPES[code])
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
-    got = len(data) - header
-    if got < expected:
-        raise AekitError(
-            f"{path} is truncated: the header promises {expected} data bytes for shape {dims} but the file "
-            f"has {got}; {fix}"
-        )
-    if got > expected:
-        raise AekitError(f"{path} has {got - expected} unexpected bytes after the data for shape {dims}; {fix}")
-    arr = np.frombuffer(data, dtype=dtype, count=expected // dtype.itemsize, offset=header).reshape(dims)
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: (2^31, 2^31, 4) is 2^64 bytes, not 0
+
+    def truncated(got: int) -> AekitError:
+        return AekitError(f"{path} is truncated: the header promises {expected} data bytes for shape {dims} but "
+                          f"the file has {got}; {fix}")
+
+    if gzipped:
+        check_expansion(str(path), header + expected, size)
+    elif expected > size - header:
+        raise truncated(size - header)
+    body = stream.read(expected)  # bounded: at most the file's length, or the expansion limit for gzip
+    if len(body) < expected:
+        raise truncated(len(body))
+    # gzip's length is only known by decompressing on: peek a bounded amount instead of reading the rest
+    trailing = len(stream.read(_PEEK)) if gzipped else size - header - expected
+    if trailing:
+        more = f"at least {trailing}" if gzipped and trailing == _PEEK else str(trailing)
+        raise AekitError(f"{path} has {more} unexpected bytes after the data for shape {dims}; {fix}")
+    arr = np.frombuffer(body, dtype=dtype).reshape(dims)
     return arr.astype(dtype.newbyteorder("="), copy=False)
 
 

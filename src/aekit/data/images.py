@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aekit.data.limits import check_expansion
 from aekit.data.location import cache_dir, write_cache
 from aekit.errors import AekitError
 
@@ -87,13 +88,18 @@ def read_image_tree(
 def decode_image(blob: bytes, name: str) -> np.ndarray:
     """One encoded image -> (H, W, C) uint8. Palette/CMYK/1-bit images become RGB or L; 16-bit or float
     images are refused (their value range would silently differ from 8-bit pixels)."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     try:
-        im = Image.open(io.BytesIO(blob))
+        im = Image.open(io.BytesIO(blob))  # reads the header only: the size is known before decoding
+        # a few hundred bytes of PNG can declare a gigapixel image: bound it by the compressed size
+        check_expansion(f"image {name}", im.width * im.height * max(len(im.getbands()), 1), len(blob))
         im.load()
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise AekitError(f"cannot decode image {name} ({e}); remove or replace that file") from None
+    except AekitError:
+        raise
+    except Exception as e:  # noqa: BLE001  Pillow raises SyntaxError, struct.error, EOFError, OSError... on damage
+        reason = " ".join(str(e).split())[:160] or type(e).__name__
+        raise AekitError(f"cannot decode image {name} ({reason}); remove or replace that file") from None
     mode = im.mode
     if mode in ("L", "RGB", "RGBA", "LA"):
         pass
@@ -118,17 +124,23 @@ def _is_image_name(parts: Sequence[str]) -> bool:
 
 
 def _iter_tar(path: Path) -> Iterator[tuple[str, np.ndarray]]:
+    archive_bytes, unpacked = path.stat().st_size, 0
     try:
         with tarfile.open(path, mode="r|*") as tf:
             for member in tf:
                 parts = [p for p in member.name.split("/") if p not in ("", ".")]
                 if not member.isfile() or not _is_image_name(parts):
                     continue
+                unpacked += member.size  # a .tar.gz member may declare gigabytes of zeros: bounded before reading
+                check_expansion(str(path), unpacked, archive_bytes)
                 f = tf.extractfile(member)
                 assert f is not None
                 name = "/".join(parts)
                 yield name, decode_image(f.read(), f"{name} in {path}")
-    except (tarfile.TarError, EOFError, OSError) as e:
+    except AekitError:
+        raise
+    except Exception as e:  # noqa: BLE001  a damaged archive: TarError, EOFError, OSError, zlib.error, and
+        # TypeError from tarfile's stream reader on a gzip header cut short
         raise AekitError(f"{path} is not a readable tar archive ({e}); check or re-create the file") from None
 
 

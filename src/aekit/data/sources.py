@@ -19,17 +19,20 @@ A file without splits gives the same data for "train" and "test".
 
 from __future__ import annotations
 
+import gzip
+import io
 import os
 import tarfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from aekit.data.dataset import RawData, check_finite
 from aekit.data.images import read_image_tree
+from aekit.data.npyfile import NpzArchive, load_npy
 from aekit.errors import AekitError
 
 ARRAY_SUFFIXES = (".npy", ".npz", ".csv", ".tsv")
@@ -47,16 +50,21 @@ class Reader:
     read: Callable[..., RawData]
     options: frozenset[str]
     priority: int  # lower is asked first (a folder of text files before the image reader that takes any folder)
+    # Small valid inputs, relative path -> bytes: the fuzz harness (aekit.fuzzing) writes a damaged copy of
+    # one at its path in an empty folder and reads the path's first part (a file, or a folder it makes).
+    samples: Callable[[], dict[str, bytes]] | None = None
 
 
 READERS: dict[str, Reader] = {}
 
 
-def register_reader(name: str, accepts: Callable[[Path], bool], options: tuple[str, ...] = (), priority: int = 10):
-    """Decorator on ``read(path, split, seed, **options) -> RawData``: paths it ``accepts`` load through it."""
+def register_reader(name: str, accepts: Callable[[Path], bool], options: tuple[str, ...] = (), priority: int = 10,
+                    samples: Callable[[], dict[str, bytes]] | None = None):
+    """Decorator on ``read(path, split, seed, **options) -> RawData``: paths it ``accepts`` load through it.
+    ``samples`` (see :class:`Reader`) puts the reader under the fuzz harness's test."""
 
     def wrap(read: Callable[..., RawData]) -> Callable[..., RawData]:
-        READERS[name] = Reader(name, accepts, read, frozenset(options), priority)
+        READERS[name] = Reader(name, accepts, read, frozenset(options), priority, samples)
         return read
 
     return wrap
@@ -87,17 +95,56 @@ def _is_image_source(path: Path) -> bool:
         path.is_file() and not name.endswith(ARRAY_SUFFIXES) and tarfile.is_tarfile(path))
 
 
-@register_reader("npy", _suffix(".npy"))
+def _array_bytes(save: Callable[..., None], *args: Any, **kwargs: Any) -> bytes:
+    buffer = io.BytesIO()
+    save(buffer, *args, **kwargs)
+    return buffer.getvalue()
+
+
+def _npy_samples() -> dict[str, bytes]:
+    return {"x.npy": _array_bytes(np.save, np.arange(24, dtype=np.float32).reshape(2, 3, 4) / 24)}
+
+
+def _npz_samples() -> dict[str, bytes]:
+    x, y = np.arange(48, dtype=np.uint8).reshape(4, 12), np.array([0, 1, 0, 1])
+    return {"xy.npz": _array_bytes(np.savez, x=x, y=y),
+            "split.npz": _array_bytes(np.savez_compressed, x_train=x, y_train=y, x_test=x[:2], y_test=y[:2])}
+
+
+def _csv_samples() -> dict[str, bytes]:
+    return {"table.csv": b"a,b,label\n0.1,0.2,0\n0.3,0.4,1\n", "plain.tsv": b"1\t2\t3\n4\t5\t6\n"}
+
+
+def _image_samples() -> dict[str, bytes]:
+    from PIL import Image
+
+    def png(value: int) -> bytes:
+        buffer = io.BytesIO()
+        Image.new("RGB", (4, 3), (value, 0, 255 - value)).save(buffer, format="PNG")
+        return buffer.getvalue()
+
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tf:
+        for name, value in (("a/1.png", 10), ("b/2.png", 200)):
+            info = tarfile.TarInfo(name)
+            blob = png(value)
+            info.size = len(blob)
+            tf.addfile(info, io.BytesIO(blob))
+    return {"images.tar": archive.getvalue(), "images.tar.gz": gzip.compress(archive.getvalue()),
+            "folder/cat/1.png": png(30)}
+
+
+@register_reader("npy", _suffix(".npy"), samples=_npy_samples)
 def _read_npy_file(path: Path, split: str, seed: int = 0) -> RawData:
-    return _finish(path, _load_npy(path), None, split="all")
+    return _finish(path, load_npy(path), None, split="all")
 
 
-@register_reader("npz", _suffix(".npz"))
+@register_reader("npz", _suffix(".npz"), samples=_npz_samples)
 def _read_npz_file(path: Path, split: str, seed: int = 0) -> RawData:
     return _read_npz(path, split)
 
 
-@register_reader("csv", _suffix(".csv", ".tsv"), options=("label_column",))
+@register_reader("csv", _suffix(".csv", ".tsv"), options=("label_column",), samples=_csv_samples)
 def _read_csv_file(path: Path, split: str, seed: int = 0, label_column: int | str | None = LABEL_AUTO) -> RawData:
     x, y = read_csv(path, label_column)
     raw = _finish(path, x, y, split="all")
@@ -105,7 +152,7 @@ def _read_csv_file(path: Path, split: str, seed: int = 0, label_column: int | st
     return raw
 
 
-@register_reader("images", _is_image_source, options=("cache",))
+@register_reader("images", _is_image_source, options=("cache",), samples=_image_samples)
 def _read_image_source(path: Path, split: str, seed: int = 0, cache: bool = True) -> RawData:
     return read_images(path, split, cache)
 
@@ -117,37 +164,21 @@ def read_images(path: Path, split: str, cache: bool = True) -> RawData:
     return RawData(x, y, tree.classes or None, 0.0, 255.0, str(path), split if tree.has_splits else "all")
 
 
-def _load_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)  # never pickle: an .npy of objects could run code
-    except ValueError as e:
-        raise AekitError(f"{path} holds Python objects, not numbers ({e}); save a numeric array instead") from None
-    except OSError as e:
-        raise AekitError(f"cannot read {path} as a .npy file ({e}); check the file") from None
-
-
 def _read_npz(path: Path, split: str) -> RawData:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            keys = list(z.files)
-            if not keys:
-                raise AekitError(f"{path} contains no arrays; save at least an array named x")
-            if any(k in keys for k in ("x_train", "x_test")):
-                if f"x_{split}" not in keys:
-                    have = [k[2:] for k in keys if k.startswith("x_")]
-                    raise AekitError(f"{path} has no x_{split} array (splits found: {', '.join(have)}); pick one of those")
-                x = z[f"x_{split}"]
-                y = z[f"y_{split}"] if f"y_{split}" in keys else None
-                return _finish(path, x, y, split=split)
-            xkey = next((k for k in ("x", "X") if k in keys), keys[0])
-            ykey = next((k for k in ("y", "Y", "labels") if k in keys and k != xkey), None)
-            return _finish(path, z[xkey], z[ykey] if ykey else None, split="all")
-    except AekitError:
-        raise
-    except ValueError as e:
-        raise AekitError(f"{path} holds Python objects, not numbers ({e}); save numeric arrays instead") from None
-    except (OSError, EOFError) as e:
-        raise AekitError(f"cannot read {path} as a .npz file ({e}); check the file") from None
+    with NpzArchive(path) as z:
+        keys = list(z.files)
+        if not keys:
+            raise AekitError(f"{path} contains no arrays; save at least an array named x")
+        if any(k in keys for k in ("x_train", "x_test")):
+            if f"x_{split}" not in keys:
+                have = [k[2:] for k in keys if k.startswith("x_")]
+                raise AekitError(f"{path} has no x_{split} array (splits found: {', '.join(have)}); pick one of those")
+            x = z[f"x_{split}"]
+            y = z[f"y_{split}"] if f"y_{split}" in keys else None
+            return _finish(path, x, y, split=split)
+        xkey = next((k for k in ("x", "X") if k in keys), keys[0])
+        ykey = next((k for k in ("y", "Y", "labels") if k in keys and k != xkey), None)
+        return _finish(path, z[xkey], z[ykey] if ykey else None, split="all")
 
 
 def read_csv(path: str | os.PathLike[str], label_column: int | str | None = None) -> tuple[np.ndarray, np.ndarray | None]:
@@ -165,10 +196,15 @@ def read_csv(path: str | os.PathLike[str], label_column: int | str | None = None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # "input contained no data": reported below instead
             table = np.loadtxt(path, delimiter=delimiter, skiprows=int(header), ndmin=2, dtype=np.float64)
-    except ValueError as e:
-        raise AekitError(f"{path} has a value that is not a number ({e}); CSV data must be numeric") from None
+    except ValueError as e:  # UnicodeDecodeError included
+        reason = str(e).split(";")[0]  # numpy's advice after ";" names its own arguments (usecols), not ours
+        raise AekitError(f"{path} is not a table of numbers ({reason}); a CSV needs numbers only, with the same "
+                         "number of columns in every row") from None
     if table.shape[0] == 0:
         raise AekitError(f"dataset {path.name} is empty: {path} has a header but no rows of data")
+    if header and len(cells) != table.shape[1]:  # the names must name the columns, or a label is taken wrongly
+        raise AekitError(f"{path} has {len(cells)} names in its header row but {table.shape[1]} columns of "
+                         f"numbers: give every column one name")
     if label_column == LABEL_AUTO:  # a column named "label" holds the labels, not a feature
         label_column = LABEL_NAME if header and LABEL_NAME in cells else None
     if label_column is None:

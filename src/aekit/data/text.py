@@ -42,6 +42,7 @@ import torch
 
 from aekit.data.dataset import RawData
 from aekit.data.frontend import register_frontend
+from aekit.data.limits import check_expansion
 from aekit.data.sources import register_reader
 from aekit.errors import AekitError
 
@@ -261,15 +262,21 @@ def _iter_folder(path: Path) -> Iterator[tuple[list[str], bytes]]:
 
 def _iter_tar(path: Path) -> Iterator[tuple[list[str], bytes]]:
     """One sequential pass over a tar archive (never extracted: member names cannot escape anywhere)."""
+    archive_bytes, unpacked = path.stat().st_size, 0
     try:
         with tarfile.open(path, mode="r|*") as tf:
             for member in tf:
                 parts = [p for p in member.name.split("/") if p not in ("", ".")]
                 if member.isfile() and _is_visible(parts):
+                    unpacked += member.size  # a .tar.gz member may declare gigabytes: bounded before reading
+                    check_expansion(str(path), unpacked, archive_bytes)
                     f = tf.extractfile(member)
                     assert f is not None
                     yield parts, f.read()
-    except (tarfile.TarError, EOFError, OSError) as e:
+    except AekitError:
+        raise
+    except Exception as e:  # noqa: BLE001  a damaged archive: TarError, EOFError, OSError, zlib.error, and
+        # TypeError from tarfile's stream reader on a gzip header cut short
         raise AekitError(f"{path} is not a readable tar archive ({e}); check or download it again") from None
 
 
@@ -395,7 +402,12 @@ def vectorize_corpus(corpus: Corpus, seed: int, max_words: int = DEFAULT_WORDS,
     return VectorizedCorpus(vectorizer, counts, {s: corpus.labels[m] for s, m in masks.items()}, corpus.classes, extra)
 
 
-@register_reader("text folder", lambda path: is_text_folder(path), options=("vocabulary_size",), priority=0)
+def _text_samples() -> dict[str, bytes]:
+    return {"corpus/train/news/1.txt": "The cat sat on the mat.\nA second line, déjà vu.\n".encode()}
+
+
+@register_reader("text folder", lambda path: is_text_folder(path), options=("vocabulary_size",), priority=0,
+                 samples=_text_samples)
 def _read_text_source(path: Path, split: str, seed: int = 0, vocabulary_size: int = DEFAULT_WORDS) -> RawData:
     return read_text_folder(path, split, seed, vocabulary_size)
 
