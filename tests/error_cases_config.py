@@ -115,5 +115,8 @@ CASES = [
          r"checkpoint\.safetensors .*optimiser state for other parameters.*delete it"),
     Case("model-larger-than-memory", "resource limits", "asked for a model whose weights exceed the machine's memory",
          lambda tmp: ["train", "ae", "--data", "digits", *TINY, "--latent-dim", "4000000000", "--out", tmp / "R"],
-         r"needs .* GiB for its weights, more than this machine's"),
+         r"model .ae. with these settings needs .* GiB, more than this machine.s"),
+    Case("pad-beyond-memory", "resource limits", "asked to pad 8x8 digits to 2,000,000x2,000,000 pixels",
+         lambda tmp: ["train", "ae", "--data", "digits", *TINY, "--pad-to", "2000000", "--out", tmp / "R"],
+         r"padding 8x8 images to 2000000x2000000 needs .* GiB, more than this machine's .*pad size near"),
 ]

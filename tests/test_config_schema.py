@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io as stdio
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -120,7 +121,7 @@ def test_latent_dim_the_weights_do_not_have_is_refused_before_allocating(tmp_pat
 
 
 def test_build_refuses_a_model_larger_than_memory():
-    with pytest.raises(AekitError, match=r"needs \d+.* GiB for its weights, more than this machine's"):
+    with pytest.raises(AekitError, match=r"model .ae. with these settings needs \d+.* GiB, more than this machine.s"):
         aekit.build("ae", input_shape=64, latent_dim=2**40, hidden=[16])
 
 
@@ -340,3 +341,14 @@ def test_only_one_line_escapes_resume_from_mutated_checkpoint_metadata(base_run,
         rc, err = cli(["train", "--resume", "--out", run, "--epochs", "3", "--quiet"])
     if rc != 0:
         error_line(rc, err)
+
+
+def test_a_pad_size_beyond_memory_is_refused_before_allocating(tmp_path):
+    """``data.source.pad_to`` in config.json (or --pad-to) asked torch for 3 PB: its allocator error escaped."""
+    run = tiny_run(tmp_path)
+    edit_config(run, lambda c: c["data"]["source"].update(pad_to=2_000_000))
+    before = snapshot(tmp_path)
+    rc, err = cli(["train", "--resume", "--out", run, "--epochs", "3", "--quiet"])
+    assert re.search(r"padding 8x8 images to 2000000x2000000 needs .* GiB, more than this machine's .*"
+                     r"choose a pad size near the images' own \(8\)", error_line(rc, err))
+    assert snapshot(tmp_path) == before

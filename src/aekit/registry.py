@@ -95,17 +95,11 @@ def _construct(name: str, hparams: dict[str, Any]):
 
 def fits_in_memory(model) -> None:
     """Refuse a model whose parameters and buffers alone would not fit in this machine's memory."""
-    import os
+    from aekit.resources import check_memory
 
-    size = sum(t.numel() * t.element_size() for t in model.state_dict().values())
-    try:
-        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # a system that does not say
-        return
-    if size > memory:
-        raise AekitError(f"model {model.name!r} with these settings needs {size / 2**30:.1f} GiB for its weights, "
-                         f"more than this machine's {memory / 2**30:.1f} GiB: lower latent_dim, hidden or the "
-                         f"widths of its parts")
+    check_memory(f"model {model.name!r} with these settings", sum(t.numel() * t.element_size()
+                                                                   for t in model.state_dict().values()),
+                 "lower latent_dim, hidden or the widths of its parts")
 
 
 # ---- parts: the networks models are built from (nn/parts.py) --------------------------------------------

@@ -8,12 +8,15 @@ All functions are whole-array torch operations.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from aekit.data.dataset import SCALES
 from aekit.errors import AekitError
+from aekit.resources import check_memory
 
 
 def check_scale(scale: str) -> str:
@@ -60,6 +63,8 @@ def pad_to(x: torch.Tensor, size: int | tuple[int, int], value: float = 0.0) -> 
     h, w = int(x.shape[-2]), int(x.shape[-1])
     if h > th or w > tw:
         raise AekitError(f"cannot pad {h}x{w} images to {th}x{tw}: the target is smaller; choose a pad size >= {max(h, w)}")
+    check_memory(f"padding {h}x{w} images to {th}x{tw}", math.prod(x.shape[:-2]) * th * tw * x.element_size(),
+                 f"choose a pad size near the images' own ({max(h, w)})")
     top, left = (th - h) // 2, (tw - w) // 2
     return F.pad(x, (left, tw - w - left, top, th - h - top), mode="constant", value=float(value))
 
