@@ -66,7 +66,7 @@ def tiny_run(tmp: Path, name: str = "run") -> Path:
         from aekit.cli import main
 
         out = Path(tempfile.mkdtemp(prefix="aekit-errcase-")) / "run"
-        with contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
             assert main(["train", "ae", "--data", "digits", *TINY, "--out", str(out)]) == 0
         _TINY_RUN = out
     dst = tmp / name
