@@ -66,6 +66,17 @@ def one_error_line(rc: int, err: str) -> str:
     return lines[0]
 
 
+def error_after_work(rc: int, err: str) -> str:
+    """A command that fails after its work began (epochs trained) has said what it chose for the user (the
+    notices, ``aekit: ...``); its error is still one line, the last, and the only one."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    errors = [line for line in lines if line.startswith("aekit: error: ")]
+    assert "Traceback" not in err and errors == lines[-1:], err
+    assert all(line.startswith("aekit: ") for line in lines), err
+    assert rc == 2, (rc, err)
+    return lines[-1]
+
+
 def csv_data(tmp_path: Path) -> Path:
     """A small table as a .npy file for the CLI."""
     import numpy as np
@@ -359,7 +370,7 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_state(capsys, tmp_path, 
     with monkeypatch.context() as m:
         full_disk_at(m, target, nth, how)
         rc, err = cli(capsys, *args)
-    line = one_error_line(rc, err)
+    line = error_after_work(rc, err)
     reason = "Read-only file system" if how == "readonly" else "No space left on device"
     assert f"cannot write {out / target}: {reason}" in line, line
     assert "then resume with --resume (the last checkpoint is kept)" in line

@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("aekit: interrupted; a run keeps its last checkpoint: continue it with `aekit train --resume --out DIR`",
+        print("aekit: interrupted; a run continues from its last checkpoint with `aekit train --resume --out DIR` "
+              "(one stopped before its first checkpoint is trained again from the start)",
               file=sys.stderr)
         return 130
 
