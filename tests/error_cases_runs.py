@@ -71,4 +71,7 @@ CASES = [
     Case("run-resume-a-classifier", "run directories", "passed --resume with the folder of an `aekit finetune`",
          lambda tmp: ["train", "--resume", "--out", _holding(tmp, "config.json", {"kind": "classifier"})],
          r"R is not an aekit run .*: it is an aekit classifier"),
+    Case("run-resume-other-optimizer", "run directories", "resumed an adam run asking for sgd",
+         lambda tmp: ["train", "--resume", "--epochs", "3", "--set", "optimizer=sgd", "--out", tiny_run(tmp)],
+         r"holds adam optimiser state, which sgd cannot continue"),
 ]

@@ -195,7 +195,8 @@ def test_more_epochs_at_a_constant_lr_plan_nothing_worth_saying(tmp_path, capsys
     aekit.train("ae", data, out=tmp_path / "run", epochs=2, **settings)
     capsys.readouterr()
     aekit.train("ae", data, out=tmp_path / "run", resume=True, epochs=3, **settings)
-    assert "resume:" not in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "planned over" not in err and "resume: epochs 2 -> 3" in err
 
 
 def test_resume_with_the_same_settings_says_nothing(tmp_path, capsys):
@@ -206,3 +207,21 @@ def test_resume_with_the_same_settings_says_nothing(tmp_path, capsys):
     capsys.readouterr()
     aekit.train("ae", data, out=tmp_path / "run", resume=True, **settings)
     assert "resume:" not in capsys.readouterr().err
+
+
+def test_resume_says_every_training_setting_it_changes_and_refuses_another_optimizer(tmp_path, capsys):
+    """Settings given again on resume apply and are said (never silently ignored); another optimiser cannot
+    continue the checkpoint's moments and is refused in one line, with the run left as it was."""
+    data = ArrayDataset(torch.rand(64, 6, generator=torch.Generator().manual_seed(0)))
+    settings = dict(latent_dim=2, hidden=[8], **QUIET)
+    aekit.train("ae", data, out=tmp_path / "run", epochs=2, batch_size=16, **settings)
+    capsys.readouterr()
+    aekit.train("ae", data, out=tmp_path / "run", resume=True, epochs=3, batch_size=32, grad_clip=1.0, **settings)
+    err = capsys.readouterr().err
+    for said in ("resume: batch_size 16 -> 32", "resume: grad_clip None -> 1.0", "resume: epochs 2 -> 3"):
+        assert said in err, err
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()}
+    with pytest.raises(AekitError, match="adam optimiser state, which sgd cannot continue"):
+        aekit.train("ae", data, out=tmp_path / "run", resume=True, epochs=4, batch_size=32, grad_clip=1.0,
+                    optimizer="sgd", **settings)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir() if p.is_file()} == before

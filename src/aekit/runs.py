@@ -104,6 +104,7 @@ def _train_in(model, name: str, data, test, out_path: Path | None, cfg: TrainCon
         if saved.get("model") != name or complete_hparams(name, saved.get("hparams") or {}) != model.hparams:
             raise AekitError(f"--resume: {out_path} holds a {saved.get('model')!r} run with other settings; "
                              f"resume it with its own settings or choose another --out")
+        _say_changed_settings(saved.get("train") or {}, cfg)
     try:
         if writer and not resume:
             io.write_json(out_path / io.CONFIG, run_config)
@@ -145,3 +146,26 @@ def _train_in(model, name: str, data, test, out_path: Path | None, cfg: TrainCon
             raise WriteFailed(e.path, e.reason, then="then resume with --resume (the last checkpoint is kept)"
                               if kept else "then train again (no checkpoint was written)") from None
         raise
+
+
+# Settings the loop itself reports when a resume changes them (with the step they apply from).
+_SAID_BY_THE_LOOP = ("lr", "betas", "weight_decay", "phase_options")
+
+
+def _say_changed_settings(saved: dict[str, Any], cfg: TrainConfig) -> None:
+    """A setting given again on resume applies from the checkpoint on, and is said; never silently ignored. The
+    optimiser cannot change: the checkpoint holds the moments of the one it was trained with."""
+    now = cfg.to_dict()
+    changed = {k: (saved[k], v) for k, v in now.items() if k in saved and _jsonish(saved[k]) != _jsonish(v)}
+    if "optimizer" in changed:
+        old, new = changed["optimizer"]
+        raise AekitError(f"--resume: the checkpoint holds {old} optimiser state, which {new} cannot continue: resume "
+                         f"with optimizer={old}, or train a new run with optimizer={new}")
+    for key, (old, new) in changed.items():
+        if key not in _SAID_BY_THE_LOOP:
+            notices.say(f"resume: {key} {old} -> {new}, from the checkpoint on")
+
+
+def _jsonish(value: Any) -> Any:
+    """A setting as config.json holds it (tuples are lists there), so equal settings compare equal."""
+    return [_jsonish(v) for v in value] if isinstance(value, (list, tuple)) else value
