@@ -145,6 +145,15 @@ def test_idx_dims_whose_product_overflows_are_refused(tmp_path):
         read_idx(path)
 
 
+def test_idx_with_an_empty_dimension_beside_huge_ones_is_one_line(tmp_path):
+    """Found by benchmarks/fuzz.py: a zero among dims whose other product overflows numpy's index type made
+    numpy's reshape raise ValueError ("array is too big") on an empty body."""
+    path = tmp_path / "t"
+    path.write_bytes(_idx_header(0x08, (2, 3, 0, 2**31, 2**31, 2**31)))
+    with refused(r"holds no values"):
+        read_idx(path)
+
+
 def test_idx_with_more_dimensions_than_an_array_can_have_is_one_line(tmp_path):
     path = tmp_path / "t"
     path.write_bytes(_idx_header(0x08, (1,) * 200) + b"\x07")

@@ -89,6 +89,8 @@ def _read_stream(
     if len(dim_bytes) < 4 * ndim:
         raise AekitError(f"{path} is truncated inside its header ({4 + len(dim_bytes)} of {header} bytes); {fix}")
     dims = tuple(int.from_bytes(dim_bytes[4 * i : 4 * i + 4], "big") for i in range(ndim))
+    if 0 in dims:  # nothing to read, and numpy cannot even shape (0, 2^31, 2^31, ...): refused as empty
+        raise AekitError(f"{path} declares shape {dims}, which holds no values; {fix}")
     dtype = np.dtype(_TYPES[code])
     expected = math.prod(dims) * dtype.itemsize  # Python ints: (2^31, 2^31, 4) is 2^64 bytes, not 0
 
