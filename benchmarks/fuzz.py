@@ -131,7 +131,9 @@ def main() -> None:
 
     wanted = [w.strip() for w in args.targets.split(",") if w.strip()]
     targets = {k: t for k, t in fuzzing.targets().items() if not wanted or any(w in k for w in wanted)}
-    rows = []
+    rule = {"time_limit_s": fuzzing.TIME_LIMIT_S, "peak_bound": "32 MiB + 64 bytes per input byte (tracemalloc)",
+            "address_space_cap_bytes": fuzzing.ADDRESS_SPACE_CAP}
+    rows, path = [], None
     for name, target in targets.items():
         row = run_mutate(target, args.inputs, args.seed) if args.engine == "mutate" else \
             run_atheris(name, args.inputs, args.seed)
@@ -140,15 +142,13 @@ def main() -> None:
               f"{row.get('over_bound')} over the bound", flush=True)
         for example in row.get("examples", {}).values():
             print(f"    {example}", flush=True)
+        path = write_results("fuzz", {"rule": rule, "targets": {f"{row['target']} [{row['engine']}]": row}},
+                             merge=True)  # after every target: an interrupted run keeps what it counted
     from aekit.eval import format_table
 
     columns = ["target", "engine", "inputs", "escapes", "slow", "over_bound", "max_seconds", "max_peak_bytes",
                "seconds"]
     print(format_table(rows, columns))
-    rule = {"time_limit_s": fuzzing.TIME_LIMIT_S, "peak_bound": "32 MiB + 64 bytes per input byte (tracemalloc)",
-            "address_space_cap_bytes": fuzzing.ADDRESS_SPACE_CAP}
-    path = write_results("fuzz", {"rule": rule, "targets": {f"{r['target']} [{r['engine']}]": r for r in rows}},
-                         merge=True)
     print(f"wrote {path}")
 
 

@@ -17,6 +17,7 @@ runs >= 10^5 inputs per target (mutations of the seeds, or atheris' coverage gui
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import random
@@ -284,7 +285,7 @@ def _mutate_json(seed: bytes, rng: random.Random) -> bytes | None:
         if isinstance(container, dict) and rng.random() < 0.25:
             del container[key]
         else:
-            container[key] = rng.choice(_JSON_VALUES)
+            container[key] = copy.deepcopy(rng.choice(_JSON_VALUES))  # a fresh copy: shared, it could nest in itself
     return json.dumps(doc).encode()
 
 
