@@ -217,6 +217,25 @@ def test_npy_header_claiming_4_tib_is_refused_before_allocating(tmp_path):
         READERS["npy"].read(path, "train")
 
 
+@pytest.mark.parametrize("version, width", [(1, 2), (2, 4), (3, 4)])
+def test_npy_header_length_beyond_the_file_is_refused_before_reading_it(tmp_path, version, width):
+    """Found by benchmarks/fuzz.py: a 178-byte .npy whose length field declared a 662 MB header made numpy ask the
+    file for all of it at once, and the buffered read allocated 662 MB before failing."""
+    import tracemalloc
+
+    declared = 2 ** (8 * width) - 1  # the largest length the field can hold
+    path = tmp_path / "x.npy"
+    path.write_bytes(b"\x93NUMPY" + bytes([version, 0]) + declared.to_bytes(width, "little") + b"{'descr': '<f4'" + bytes(100))
+    tracemalloc.start()
+    try:
+        with refused(rf"header claims {declared} bytes, more than the file holds"):
+            READERS["npy"].read(path, "train")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, peak
+
+
 def test_npz_member_header_claiming_4_tib_is_refused_before_allocating(tmp_path):
     path = tmp_path / "x.npz"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:

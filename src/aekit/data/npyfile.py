@@ -79,6 +79,7 @@ def _read_array(f: IO[bytes], what: str, room: int, fix: str, compressed: int | 
     is the member's compressed size when the stream is decompressed on the fly."""
     try:
         version = npformat.read_magic(f)
+        _check_header_length(f, version, what, room, fix)
         shape, fortran_order, dtype = _HEADER_READERS[version](f)
     except Exception as e:  # noqa: BLE001  a damaged header: ValueError, SyntaxError, tokenize.TokenError, KeyError...
         raise AekitError(f"{what} is not a readable .npy array ({_reason(e)}); {fix}") from None
@@ -93,6 +94,20 @@ def _read_array(f: IO[bytes], what: str, room: int, fix: str, compressed: int | 
         return npformat.read_array(f, allow_pickle=False)
     except Exception as e:  # noqa: BLE001  truncated or corrupt data after a good header
         raise AekitError(f"{what} is damaged ({_reason(e)}); {fix}") from None
+
+
+def _check_header_length(f: IO[bytes], version: tuple[int, int], what: str, room: int, fix: str) -> None:
+    """Refuse a header longer than the file can hold before numpy reads it: numpy asks the file for the whole
+    declared length at once, and a buffered read allocates it (a 178-byte file declaring a 662 MB header took
+    662 MB; found by benchmarks/fuzz.py)."""
+    width = 2 if version == (1, 0) else 4  # the header's length field: uint16 in format 1.0, uint32 after
+    start = f.tell()
+    field = f.read(width)
+    f.seek(start)
+    declared = int.from_bytes(field, "little") if len(field) == width else 0
+    if declared > room - start - width:
+        raise AekitError(f"{what} is not a readable .npy array (its header claims {declared} bytes, more than the "
+                         f"file holds); {fix}")
 
 
 def _reason(e: BaseException) -> str:
