@@ -56,6 +56,10 @@ class Tally:
             kind = outcome.escaped.split(":")[0]
             self.escapes[kind] += 1
             self.examples.setdefault(kind, f"{outcome.escaped} <- {data[:120]!r}")
+        for rule, broken in (("slow", outcome.slow()), ("over the bound", outcome.over_bound(len(data)))):
+            if broken:  # the input that broke the rule, to reproduce it
+                self.examples.setdefault(rule, f"{rule}: {outcome.seconds:.2f} s, peak {outcome.peak_bytes} bytes "
+                                               f"<- {data[:120]!r}")
 
     def row(self) -> dict:
         return {"target": self.name, "engine": self.engine, "inputs": self.inputs,
