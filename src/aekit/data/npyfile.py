@@ -81,6 +81,8 @@ def _read_array(f: IO[bytes], what: str, room: int, fix: str, compressed: int | 
         version = npformat.read_magic(f)
         _check_header_length(f, version, what, room, fix)
         shape, fortran_order, dtype = _HEADER_READERS[version](f)
+    except AekitError:
+        raise
     except Exception as e:  # noqa: BLE001  a damaged header: ValueError, SyntaxError, tokenize.TokenError, KeyError...
         raise AekitError(f"{what} is not a readable .npy array ({_reason(e)}); {fix}") from None
     if dtype.hasobject:
