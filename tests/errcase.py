@@ -74,8 +74,10 @@ def tiny_run(tmp: Path, name: str = "run") -> Path:
     return dst
 
 
-def snapshot(path: Path) -> dict:
-    """Every file and folder under ``path``: bytes and modification times."""
+def snapshot(path: Path) -> dict | None:
+    """Every file and folder under ``path``: bytes and modification times (None when it does not exist)."""
+    if not path.exists():
+        return None
     return {str(p.relative_to(path)): (p.read_bytes() if p.is_file() else None, p.stat().st_mtime_ns)
             for p in sorted(path.rglob("*"))}
 

@@ -23,6 +23,7 @@ from aekit.data.dataset import ArrayDataset
 from aekit.errors import AekitError
 from aekit.train import TrainingDiverged
 from aekit.train.checkpoint import load_checkpoint
+from errcase import error_line
 
 SETTINGS = dict(hidden=[16], latent_dim=3, epochs=4, batch_size=32, lr=3e-3, schedule="cosine", progress=False)
 SRC = Path(aekit.__file__).resolve().parents[1]
@@ -60,10 +61,7 @@ def cli(capsys, *argv) -> tuple[int, str]:
 
 
 def one_error_line(rc: int, err: str) -> str:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert "Traceback" not in err and len(lines) == 1 and lines[0].startswith("aekit: error: "), err
-    assert rc == 2, (rc, err)
-    return lines[0]
+    return "aekit: error: " + error_line(rc, err)  # the catalogue's rule: one line, exit 2, no traceback
 
 
 def error_after_work(rc: int, err: str) -> str:
